@@ -1,0 +1,58 @@
+/**
+ * @synod/protocol: the pure, deterministic Multi-Paxos cores. No I/O, no clock, no ambient
+ * randomness: drivers feed messages and ticks in and carry out each core's `Ready`.
+ */
+export {
+  type Ballot,
+  ballotEquals,
+  compareBallots,
+  compareMaybeBallots,
+  describeBallot,
+  maxBallot,
+} from './ballot.js';
+export { type Command, commandKey, describeValue, NOOP, type Value, valueEquals } from './value.js';
+export {
+  type AcceptedEntry,
+  assertNever,
+  BROADCAST_AUDIENCE,
+  describeMessage,
+  describeOutcome,
+  type Message,
+  messageSlot,
+  messageTarget,
+  MSG_TYPES,
+  type MsgAccept,
+  type MsgAccepted,
+  type MsgCatchup,
+  type MsgChosen,
+  type MsgHeartbeat,
+  type MsgNack,
+  type MsgPrepare,
+  type MsgPromise,
+  type MsgRequest,
+  type MsgResponse,
+  MsgType,
+  type Outcome,
+  Role,
+  SENDER_ROLE,
+} from './messages.js';
+export { faultTolerance, isQuorum, quorumSize } from './quorum.js';
+export { InvariantError, invariant } from './invariants.js';
+export { type Rng, Sfc32 } from './rng.js';
+export { effectiveQuorum, PLANTED_BUGS, PlantedBug } from './planted.js';
+export {
+  type AcceptorPersist,
+  type CoreEvent,
+  type Decision,
+  isEmptyReady,
+  type LearnerPersist,
+  type Ready,
+} from './ready.js';
+export { Tally } from './tally.js';
+export {
+  AcceptorCore,
+  type AcceptorConfig,
+  type AcceptorDurableState,
+} from './acceptor.js';
+export { ProposerCore, type ProposerConfig, type ProposerRole } from './proposer.js';
+export { LearnerCore, type LearnerConfig, type LearnerDurableState } from './learner.js';

@@ -1,0 +1,29 @@
+/**
+ * Planted bugs ("mutants") that the simulator's checkers must catch. Each is a deliberate
+ * violation of one rule of Paxos, switched on only by the simulator's `--mutant` flag; a checker
+ * that cannot catch them proves nothing. Production configuration has no way to set them.
+ */
+export const PlantedBug = {
+  /** The acceptor's reply leaves before its state is durable (driver-level). */
+  ReplyBeforePersist: 'reply-before-persist',
+  /** The acceptor accepts a proposal below its promise. */
+  AcceptBelowPromise: 'accept-below-promise',
+  /** The proposer ignores the highest accepted value reported in phase 1. */
+  IgnoreHighestAccepted: 'ignore-highest-accepted',
+  /** Proposers and learners treat floor(n/2) acceptors as a quorum. */
+  MinorityQuorum: 'minority-quorum',
+  /** Every proposer uses the same ballot numbers (no proposer id in the ballot). */
+  SharedBallot: 'shared-ballot',
+  /** The learner counts accepted votes for a slot across different ballots. */
+  LearnerAcrossBallots: 'learner-across-ballots',
+} as const;
+export type PlantedBug = (typeof PlantedBug)[keyof typeof PlantedBug];
+
+/** Every planted bug, for CLIs and tests. */
+export const PLANTED_BUGS: readonly PlantedBug[] = Object.values(PlantedBug);
+
+/** Quorum size as a role computes it, honouring the minority-quorum planted bug. */
+export function effectiveQuorum(n: number, bug: PlantedBug | undefined): number {
+  const q = Math.floor(n / 2) + 1;
+  return bug === PlantedBug.MinorityQuorum ? Math.max(1, q - 1) : q;
+}

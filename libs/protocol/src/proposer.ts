@@ -1,0 +1,616 @@
+import {
+  type Ballot,
+  ballotEquals,
+  compareBallots,
+  compareMaybeBallots,
+  maxBallot,
+} from './ballot.js';
+import type {
+  AcceptedEntry,
+  Message,
+  MsgAccepted,
+  MsgCatchup,
+  MsgChosen,
+  MsgHeartbeat,
+  MsgNack,
+  MsgPromise,
+  MsgRequest,
+  MsgResponse,
+  Outcome,
+} from './messages.js';
+import { assertNever } from './messages.js';
+import { effectiveQuorum, PlantedBug } from './planted.js';
+import type { CoreEvent, Decision, Ready } from './ready.js';
+import type { Rng } from './rng.js';
+import { Tally } from './tally.js';
+import { type Command, commandKey, NOOP, type Value, valueEquals } from './value.js';
+
+/** Proposer settings; tick counts are logical ticks of the driver's clock. */
+export interface ProposerConfig {
+  readonly id: string;
+  /** Ids of every acceptor (the configuration; quorums are majorities of it). */
+  readonly acceptors: readonly string[];
+  /** Seeded randomness for election timeouts. */
+  readonly rng: Rng;
+  /** Base election timeout; the actual one is uniform in [electionTicks, 2*electionTicks). */
+  readonly electionTicks?: number;
+  /** The leader sends a heartbeat this often. Must be well below electionTicks. */
+  readonly heartbeatTicks?: number;
+  /** Unanswered prepares and accepts are sent again after this many ticks. */
+  readonly retryTicks?: number;
+  /** Most client commands in one slot. */
+  readonly maxBatch?: number;
+  /** Most slots in phase 2 at once. */
+  readonly maxInflight?: number;
+  /** Most client commands queued; past it requests are answered `overloaded`. */
+  readonly maxPending?: number;
+  /** Decided slots kept in memory to answer catch-ups and recover. */
+  readonly retainDecided?: number;
+  /** Simulator only: a planted bug to switch on. */
+  readonly plantedBug?: PlantedBug;
+}
+
+/** The proposer's role in the leader protocol. */
+export type ProposerRole = 'follower' | 'candidate' | 'leader';
+
+interface Phase1 {
+  readonly fromSlot: number;
+  readonly promisedBy: Set<string>;
+  readonly adopted: Map<number, AcceptedEntry>;
+  lastSentTick: number;
+}
+
+interface Inflight {
+  readonly value: Value;
+  sentTick: number;
+}
+
+/**
+ * The proposer of Multi-Paxos, and its distinguished-proposer (leader) protocol, as a pure
+ * state machine.
+ *
+ * A follower that hears no heartbeat for a randomized election timeout runs phase 1 with a
+ * ballot above every ballot it has seen, for all slots from the first it does not know to be
+ * decided. With a quorum of promises it becomes leader: it re-proposes, slot by slot, the value
+ * of the highest ballot reported (P2c), fills gaps with no-ops, and from then on skips phase 1,
+ * proposing client commands in batches with several slots in flight. A nack or a heartbeat with
+ * a higher ballot makes it a follower again. Every proposer counts accepted votes, so it knows
+ * the decided log, answers clients and serves catch-up.
+ */
+export class ProposerCore {
+  readonly id: string;
+  private readonly acceptors: readonly string[];
+  private readonly quorum: number;
+  private readonly rng: Rng;
+  private readonly electionTicks: number;
+  private readonly heartbeatTicks: number;
+  private readonly retryTicks: number;
+  private readonly maxBatch: number;
+  private readonly maxInflight: number;
+  private readonly maxPending: number;
+  private readonly retainDecided: number;
+  private readonly plantedBug: PlantedBug | undefined;
+
+  private now = 0;
+  private roleState: ProposerRole = 'follower';
+  private ballotState: Ballot;
+  private highestSeen: Ballot | null = null;
+  private leaderHint: string | null = null;
+  private electionElapsed = 0;
+  private electionTimeout: number;
+  private heartbeatElapsed = 0;
+
+  private readonly tally: Tally;
+  private readonly decided = new Map<number, { value: Value; ballot: Ballot }>();
+  private firstUnknownSlot = 0;
+  private highestDecided = -1;
+  private lowestRetained = 0;
+  private readonly dedupe = new Map<string, number>();
+
+  private p1: Phase1 | null = null;
+  private nextSlot = 0;
+  private readonly inflight = new Map<number, Inflight>();
+  private readonly proposedKeys = new Set<string>();
+  private pending: Command[] = [];
+  private readonly pendingKeys = new Set<string>();
+  private readonly waiting = new Map<string, Set<string>>();
+
+  private outMessages: Message[] = [];
+  private outCommitted: Decision[] = [];
+  private outEvents: CoreEvent[] = [];
+
+  constructor(config: ProposerConfig) {
+    this.id = config.id;
+    this.acceptors = config.acceptors;
+    this.quorum = effectiveQuorum(config.acceptors.length, config.plantedBug);
+    this.rng = config.rng;
+    this.electionTicks = config.electionTicks ?? 10;
+    this.heartbeatTicks = config.heartbeatTicks ?? 2;
+    this.retryTicks = config.retryTicks ?? 4;
+    this.maxBatch = config.maxBatch ?? 64;
+    this.maxInflight = config.maxInflight ?? 16;
+    this.maxPending = config.maxPending ?? 4096;
+    this.retainDecided = config.retainDecided ?? 100_000;
+    this.plantedBug = config.plantedBug;
+    this.tally = new Tally(this.quorum, false);
+    this.ballotState = { round: 0, proposer: this.ballotOwner() };
+    this.electionTimeout = this.randomTimeout();
+  }
+
+  /** follower, candidate or leader. */
+  get role(): ProposerRole {
+    return this.roleState;
+  }
+
+  /** The ballot this proposer last used (its leadership ballot while leader). */
+  get ballot(): Ballot {
+    return this.ballotState;
+  }
+
+  /** The leader this proposer believes in (itself when leader), or null. */
+  get leader(): string | null {
+    return this.roleState === 'leader' ? this.id : this.leaderHint;
+  }
+
+  /** Every slot below this one is known to be decided. */
+  get firstUnknown(): number {
+    return this.firstUnknownSlot;
+  }
+
+  /** Client commands waiting for a slot. */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** Slots proposed and not yet decided. */
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /** The decided value of `slot`, if known and retained. */
+  decidedAt(slot: number): Value | undefined {
+    return this.decided.get(slot)?.value;
+  }
+
+  /** Feeds one message to the proposer. */
+  step(m: Message): void {
+    switch (m.type) {
+      case 'promise':
+        this.onPromise(m);
+        return;
+      case 'nack':
+        this.onNack(m);
+        return;
+      case 'accepted':
+        this.onAccepted(m);
+        return;
+      case 'chosen':
+        this.onChosen(m);
+        return;
+      case 'heartbeat':
+        this.onHeartbeat(m);
+        return;
+      case 'catchup':
+        this.onCatchup(m);
+        return;
+      case 'request':
+        this.onRequest(m);
+        return;
+      case 'response':
+        this.onResponse(m);
+        return;
+      case 'prepare':
+      case 'accept':
+        this.outEvents.push({ kind: 'rejected', reason: 'wrong-role', detail: m.type });
+        return;
+      default:
+        assertNever(m);
+    }
+  }
+
+  /** Advances logical time by one tick: heartbeats, retransmissions, election timeouts. */
+  tick(): void {
+    this.now++;
+    switch (this.roleState) {
+      case 'leader':
+        this.tickLeader();
+        return;
+      case 'candidate':
+        this.tickCandidate();
+        return;
+      case 'follower':
+        this.electionElapsed++;
+        if (this.electionElapsed >= this.electionTimeout) this.startPhase1();
+        return;
+      default:
+        assertNever(this.roleState);
+    }
+  }
+
+  /** True when `ready()` has something to do. */
+  hasReady(): boolean {
+    return this.outMessages.length > 0 || this.outCommitted.length > 0 ||
+      this.outEvents.length > 0;
+  }
+
+  /** The pending work. A proposer has no durable state: `persist` is always null. */
+  ready(): Ready<never> {
+    return {
+      persist: null,
+      messages: this.outMessages,
+      committed: this.outCommitted,
+      events: this.outEvents,
+    };
+  }
+
+  /** Acknowledges the last `ready()`. */
+  advance(): void {
+    this.outMessages = [];
+    this.outCommitted = [];
+    this.outEvents = [];
+  }
+
+  /** Starts an election now instead of waiting for the timeout (used by tests and operators). */
+  campaign(): void {
+    if (this.roleState !== 'leader') this.startPhase1();
+  }
+
+  // ---- leader election and phase 1 --------------------------------------------------------
+
+  private startPhase1(): void {
+    const round = Math.max(this.ballotState.round, this.highestSeen?.round ?? 0) + 1;
+    this.ballotState = { round, proposer: this.ballotOwner() };
+    this.roleState = 'candidate';
+    this.leaderHint = null;
+    this.inflight.clear();
+    this.proposedKeys.clear();
+    this.p1 = {
+      fromSlot: this.firstUnknownSlot,
+      promisedBy: new Set(),
+      adopted: new Map(),
+      lastSentTick: this.now,
+    };
+    this.resetElectionTimer();
+    this.outEvents.push({ kind: 'phase1-started', ballot: this.ballotState, fromSlot: this.p1.fromSlot });
+    this.sendPrepare();
+  }
+
+  private sendPrepare(): void {
+    const p1 = this.p1 as Phase1;
+    p1.lastSentTick = this.now;
+    this.outMessages.push({ type: 'prepare', from: this.id, ballot: this.ballotState, fromSlot: p1.fromSlot });
+  }
+
+  private tickCandidate(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTimeout) {
+      this.startPhase1();
+      return;
+    }
+    const p1 = this.p1 as Phase1;
+    if (this.now - p1.lastSentTick >= this.retryTicks) this.sendPrepare();
+  }
+
+  private onPromise(m: MsgPromise): void {
+    this.noteBallot(m.ballot);
+    const p1 = this.p1;
+    if (this.roleState !== 'candidate' || p1 === null || !ballotEquals(m.ballot, this.ballotState)) return;
+    if (p1.promisedBy.has(m.from) || !this.acceptors.includes(m.from)) return;
+    p1.promisedBy.add(m.from);
+    for (const e of m.accepted) {
+      if (e.slot < p1.fromSlot) continue;
+      const prev = p1.adopted.get(e.slot);
+      if (prev === undefined || compareBallots(e.ballot, prev.ballot) > 0) p1.adopted.set(e.slot, e);
+    }
+    if (p1.promisedBy.size >= this.quorum) this.becomeLeader(p1);
+  }
+
+  private becomeLeader(p1: Phase1): void {
+    this.roleState = 'leader';
+    this.leaderHint = this.id;
+    this.p1 = null;
+    let maxSlot = this.highestDecided;
+    for (const slot of p1.adopted.keys()) maxSlot = Math.max(maxSlot, slot);
+    this.nextSlot = Math.max(this.firstUnknownSlot, maxSlot + 1);
+    this.outEvents.push({ kind: 'leader-elected', ballot: this.ballotState, nextSlot: this.nextSlot });
+    // P2c: in every slot that some acceptor of the quorum accepted, propose the value of the
+    // highest ballot reported; in the others (gaps), a no-op. Decided slots need nothing.
+    for (let slot = p1.fromSlot; slot <= maxSlot; slot++) {
+      if (this.decided.has(slot)) continue;
+      const adopted = p1.adopted.get(slot);
+      let value: Value = adopted?.value ?? NOOP;
+      if (this.plantedBug === PlantedBug.IgnoreHighestAccepted && adopted !== undefined) {
+        value = this.takeBatch() ?? NOOP;
+      }
+      this.proposeAt(slot, value);
+    }
+    this.sendHeartbeat();
+    this.maybePropose();
+  }
+
+  private onNack(m: MsgNack): void {
+    this.noteBallot(m.promised);
+    if (this.roleState === 'follower' || !ballotEquals(m.ballot, this.ballotState)) return;
+    if (compareBallots(m.promised, this.ballotState) > 0) this.stepDown(m.promised);
+  }
+
+  private onHeartbeat(m: MsgHeartbeat): void {
+    if (m.from === this.id) return;
+    if (compareMaybeBallots(m.ballot, this.highestSeen) < 0) return;
+    this.noteBallot(m.ballot);
+    if (this.roleState !== 'follower') {
+      if (compareBallots(m.ballot, this.ballotState) <= 0) return;
+      this.stepDown(m.ballot);
+    }
+    this.leaderHint = m.from;
+    this.electionElapsed = 0;
+    this.forwardPending();
+  }
+
+  private stepDown(by: Ballot): void {
+    this.outEvents.push({ kind: 'preempted', ballot: this.ballotState, by });
+    this.roleState = 'follower';
+    this.p1 = null;
+    this.leaderHint = by.proposer === this.id ? null : by.proposer;
+    // Commands in flight may or may not be chosen; the next leader recovers those that were
+    // accepted anywhere in its quorum and clients retry the others.
+    this.inflight.clear();
+    this.proposedKeys.clear();
+    this.resetElectionTimer();
+    this.forwardPending();
+  }
+
+  // ---- phase 2 ----------------------------------------------------------------------------
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    if (this.heartbeatElapsed >= this.heartbeatTicks) this.sendHeartbeat();
+    for (const [slot, f] of this.inflight) {
+      if (this.now - f.sentTick >= this.retryTicks) {
+        f.sentTick = this.now;
+        this.sendAccept(slot, f.value);
+      }
+    }
+  }
+
+  private sendHeartbeat(): void {
+    this.heartbeatElapsed = 0;
+    this.outMessages.push({
+      type: 'heartbeat', from: this.id, ballot: this.ballotState, chosenUpTo: this.firstUnknownSlot,
+    });
+  }
+
+  private proposeAt(slot: number, value: Value): void {
+    this.inflight.set(slot, { value, sentTick: this.now });
+    if (value.kind === 'cmds') for (const c of value.cmds) this.proposedKeys.add(commandKey(c));
+    this.outEvents.push({ kind: 'proposed', ballot: this.ballotState, slot, value });
+    this.sendAccept(slot, value);
+  }
+
+  private sendAccept(slot: number, value: Value): void {
+    this.outMessages.push({ type: 'accept', from: this.id, ballot: this.ballotState, slot, value });
+  }
+
+  /** Proposes queued commands while the window has room. */
+  private maybePropose(): boolean {
+    let proposed = false;
+    while (this.roleState === 'leader' && this.inflight.size < this.maxInflight) {
+      const value = this.takeBatch();
+      if (value === null) break;
+      this.proposeAt(this.nextSlot++, value);
+      proposed = true;
+    }
+    return proposed;
+  }
+
+  /** Removes up to maxBatch proposable commands from the queue, or returns null if none. */
+  private takeBatch(): Value | null {
+    const cmds: Command[] = [];
+    while (cmds.length < this.maxBatch && this.pending.length > 0) {
+      const c = this.pending.shift() as Command;
+      const key = commandKey(c);
+      this.pendingKeys.delete(key);
+      const slot = this.dedupe.get(key);
+      if (slot !== undefined) {
+        this.answer(key, { status: 'chosen', slot });
+        continue;
+      }
+      if (this.proposedKeys.has(key)) continue;
+      cmds.push(c);
+    }
+    return cmds.length === 0 ? null : { kind: 'cmds', cmds };
+  }
+
+  // ---- learning ---------------------------------------------------------------------------
+
+  private onAccepted(m: MsgAccepted): void {
+    if (!this.acceptors.includes(m.from)) return;
+    this.noteBallot(m.ballot);
+    if (this.roleState !== 'follower' && compareBallots(m.ballot, this.ballotState) > 0) {
+      this.stepDown(m.ballot);
+    }
+    if (m.slot < this.firstUnknownSlot || this.decided.has(m.slot)) return;
+    const value = this.tally.add(m.slot, m.ballot, m.value, m.from);
+    if (value !== null) this.onDecided(m.slot, m.ballot, value);
+  }
+
+  private onChosen(m: MsgChosen): void {
+    if (m.from === this.id) return;
+    this.noteBallot(m.ballot);
+    if (m.slot < this.firstUnknownSlot || this.decided.has(m.slot)) return;
+    this.onDecided(m.slot, m.ballot, m.value);
+  }
+
+  private onDecided(slot: number, ballot: Ballot, value: Value): void {
+    this.decided.set(slot, { value, ballot });
+    this.tally.forget(slot);
+    this.highestDecided = Math.max(this.highestDecided, slot);
+    while (this.decided.has(this.firstUnknownSlot)) this.firstUnknownSlot++;
+    this.outCommitted.push({ slot, value });
+    this.outEvents.push({ kind: 'chosen', slot, ballot });
+    if (this.roleState === 'leader') {
+      this.outMessages.push({ type: 'chosen', from: this.id, ballot, slot, value });
+      if (this.nextSlot <= slot) this.nextSlot = slot + 1;
+    }
+    if (value.kind === 'cmds') {
+      for (const c of value.cmds) {
+        const key = commandKey(c);
+        // The first slot holding a command is the one that counts; a later copy (a retry that
+        // raced a leader change) is skipped by the state machine.
+        if (!this.dedupe.has(key)) this.dedupe.set(key, slot);
+        this.proposedKeys.delete(key);
+        this.answer(key, { status: 'chosen', slot: this.dedupe.get(key) as number });
+      }
+    }
+    const mine = this.inflight.get(slot);
+    if (mine !== undefined) {
+      this.inflight.delete(slot);
+      if (!valueEquals(mine.value, value) && mine.value.kind === 'cmds') this.requeue(mine.value.cmds);
+    }
+    this.prune();
+    this.maybePropose();
+  }
+
+  private requeue(cmds: readonly Command[]): void {
+    const back: Command[] = [];
+    for (const c of cmds) {
+      const key = commandKey(c);
+      this.proposedKeys.delete(key);
+      if (this.dedupe.has(key) || this.pendingKeys.has(key)) continue;
+      this.pendingKeys.add(key);
+      back.push(c);
+    }
+    this.pending = back.concat(this.pending);
+  }
+
+  private prune(): void {
+    const floor = this.firstUnknownSlot - this.retainDecided;
+    while (this.lowestRetained < floor) {
+      const d = this.decided.get(this.lowestRetained);
+      if (d !== undefined && d.value.kind === 'cmds') {
+        for (const c of d.value.cmds) {
+          const key = commandKey(c);
+          if (this.dedupe.get(key) === this.lowestRetained) this.dedupe.delete(key);
+        }
+      }
+      this.decided.delete(this.lowestRetained);
+      this.lowestRetained++;
+    }
+  }
+
+  private onCatchup(m: MsgCatchup): void {
+    if (m.from === this.id) return;
+    const hi = Math.min(m.toSlot, m.fromSlot + 255);
+    for (let slot = Math.max(m.fromSlot, this.lowestRetained); slot <= hi; slot++) {
+      const d = this.decided.get(slot);
+      if (d === undefined) continue;
+      this.outMessages.push({
+        type: 'chosen', from: this.id, to: m.from, ballot: d.ballot, slot, value: d.value,
+      });
+    }
+  }
+
+  // ---- clients ----------------------------------------------------------------------------
+
+  private onRequest(m: MsgRequest): void {
+    const key = commandKey(m.cmd);
+    const slot = this.dedupe.get(key);
+    if (slot !== undefined) {
+      this.respond(m.from, m.cmd, { status: 'chosen', slot });
+      return;
+    }
+    if (this.proposedKeys.has(key) || this.pendingKeys.has(key)) {
+      this.addWaiting(key, m.from);
+      return;
+    }
+    const leader = this.leader;
+    if (leader !== null && leader !== this.id) {
+      if (m.to !== undefined) {
+        // Already forwarded once: never forward twice, so stale leader hints cannot loop.
+        this.respond(m.from, m.cmd, { status: 'redirect', leader });
+        return;
+      }
+      if (this.waiting.size >= this.maxPending) {
+        this.respond(m.from, m.cmd, { status: 'overloaded' });
+        return;
+      }
+      this.addWaiting(key, m.from);
+      this.outMessages.push({ type: 'request', from: this.id, to: leader, cmd: m.cmd });
+      return;
+    }
+    if (this.pending.length >= this.maxPending) {
+      this.respond(m.from, m.cmd, { status: 'overloaded' });
+      return;
+    }
+    this.pending.push(m.cmd);
+    this.pendingKeys.add(key);
+    this.addWaiting(key, m.from);
+    this.maybePropose();
+  }
+
+  private onResponse(m: MsgResponse): void {
+    if (m.outcome.status === 'redirect') return;
+    const key = commandKey(m);
+    const to = this.waiting.get(key);
+    if (to === undefined) return;
+    this.waiting.delete(key);
+    for (const dest of to) {
+      if (dest !== m.from && dest !== this.id) {
+        this.outMessages.push({ ...m, from: this.id, to: dest });
+      }
+    }
+  }
+
+  private forwardPending(): void {
+    const leader = this.leaderHint;
+    if (leader === null || leader === this.id || this.pending.length === 0) return;
+    for (const cmd of this.pending) {
+      this.outMessages.push({ type: 'request', from: this.id, to: leader, cmd });
+    }
+    this.pending = [];
+    this.pendingKeys.clear();
+  }
+
+  private addWaiting(key: string, who: string): void {
+    let set = this.waiting.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.waiting.set(key, set);
+    }
+    set.add(who);
+  }
+
+  private answer(key: string, outcome: Outcome): void {
+    const to = this.waiting.get(key);
+    if (to === undefined) return;
+    this.waiting.delete(key);
+    const hash = key.lastIndexOf('#');
+    const cmd = { clientId: key.slice(0, hash), seq: Number(key.slice(hash + 1)) };
+    for (const dest of to) if (dest !== this.id) this.respond(dest, cmd, outcome);
+  }
+
+  private respond(to: string, cmd: { clientId: string; seq: number }, outcome: Outcome): void {
+    this.outMessages.push({
+      type: 'response', from: this.id, to, clientId: cmd.clientId, seq: cmd.seq, outcome,
+    });
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  private noteBallot(b: Ballot): void {
+    this.highestSeen = maxBallot(this.highestSeen, b);
+  }
+
+  private ballotOwner(): string {
+    return this.plantedBug === PlantedBug.SharedBallot ? 'shared' : this.id;
+  }
+
+  private randomTimeout(): number {
+    return this.electionTicks + this.rng.nextInt(this.electionTicks);
+  }
+
+  private resetElectionTimer(): void {
+    this.electionElapsed = 0;
+    this.electionTimeout = this.randomTimeout();
+  }
+}
