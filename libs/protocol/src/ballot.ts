@@ -1,21 +1,31 @@
 /**
- * Ballots (proposal numbers). A ballot is a pair `(round, proposer)` ordered first by round and
- * then by proposer id, so two proposers can never issue the same ballot: uniqueness comes from the
- * proposer id, not from coordination.
+ * Ballots (proposal numbers). A ballot is `(round, proposer, incarnation)`, ordered by round,
+ * then proposer id, then incarnation. Two proposers never issue the same ballot because their
+ * ids differ; one proposer never reuses a ballot across restarts because each run of it has its
+ * own incarnation. Without the incarnation, a proposer that restarts (and forgets its rounds)
+ * could send two different values for one slot under one ballot, which breaks agreement.
  */
 export interface Ballot {
-  /** Monotonic round number chosen by the proposer; a non-negative safe integer. */
+  /** Round number chosen by the proposer; a non-negative safe integer. */
   readonly round: number;
-  /** Id of the proposer that owns this ballot. */
+  /** Node id of the proposer that owns this ballot. */
   readonly proposer: string;
+  /**
+   * Identifies one run (process lifetime) of that proposer: a non-negative safe integer drawn
+   * at random at start-up (or given by the driver), so that restarts never reuse a ballot.
+   */
+  readonly incarnation: number;
 }
 
 /** Total order on ballots: negative when `a < b`, zero when equal, positive when `a > b`. */
 export function compareBallots(a: Ballot, b: Ballot): number {
   if (a.round !== b.round) return a.round < b.round ? -1 : 1;
-  if (a.proposer === b.proposer) return 0;
-  // Ordinal (code unit) comparison: locale-independent, so every process agrees.
-  return a.proposer < b.proposer ? -1 : 1;
+  if (a.proposer !== b.proposer) {
+    // Ordinal (code unit) comparison: locale-independent, so every process agrees.
+    return a.proposer < b.proposer ? -1 : 1;
+  }
+  if (a.incarnation === b.incarnation) return 0;
+  return a.incarnation < b.incarnation ? -1 : 1;
 }
 
 /**
@@ -37,7 +47,7 @@ export function maxBallot(a: Ballot | null, b: Ballot | null): Ballot | null {
   return compareMaybeBallots(a, b) >= 0 ? a : b;
 }
 
-/** `round.proposer`, the form used in logs, span attributes and map keys. */
+/** `round.proposer.incarnation`, the form used in logs, span attributes and map keys. */
 export function describeBallot(b: Ballot | null): string {
-  return b === null ? '-' : `${b.round}.${b.proposer}`;
+  return b === null ? '-' : `${b.round}.${b.proposer}.${b.incarnation}`;
 }

@@ -3,7 +3,9 @@ import type { Message, MsgAccepted, MsgChosen } from './messages.js';
 import { effectiveQuorum, PlantedBug } from './planted.js';
 import type { CoreEvent, Decision, LearnerPersist, Ready } from './ready.js';
 import { Tally } from './tally.js';
-import type { Value } from './value.js';
+import { NOOP, type Value } from './value.js';
+
+const NO_BALLOT: Ballot = { round: 0, proposer: '', incarnation: 0 };
 
 /** Learner settings. */
 export interface LearnerConfig {
@@ -36,6 +38,7 @@ export class LearnerCore {
   private readonly tally: Tally;
   private readonly catchupTicks: number;
   private readonly maxCatchupSlots: number;
+  private readonly plantedBug: PlantedBug | undefined;
 
   private now = 0;
   private next: number;
@@ -55,6 +58,7 @@ export class LearnerCore {
     this.tally = new Tally(q, config.plantedBug === PlantedBug.LearnerAcrossBallots);
     this.catchupTicks = config.catchupTicks ?? 6;
     this.maxCatchupSlots = config.maxCatchupSlots ?? 256;
+    this.plantedBug = config.plantedBug;
     this.next = durable.nextSlot;
     this.highestKnown = durable.nextSlot - 1;
     for (const d of durable.decisions) {
@@ -111,6 +115,10 @@ export class LearnerCore {
     }
     if (this.now - this.lastProgressTick < this.catchupTicks) return;
     this.lastProgressTick = this.now;
+    if (this.plantedBug === PlantedBug.LearnerNoopGap && !this.undelivered.has(this.next)) {
+      this.decide(this.next, NO_BALLOT, NOOP);
+      return;
+    }
     const toSlot = Math.min(this.highestKnown, this.next + this.maxCatchupSlots - 1);
     this.outMessages.push({ type: 'catchup', from: this.id, fromSlot: this.next, toSlot });
     this.outEvents.push({ kind: 'catchup-requested', fromSlot: this.next, toSlot });

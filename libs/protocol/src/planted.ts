@@ -16,6 +16,14 @@ export const PlantedBug = {
   SharedBallot: 'shared-ballot',
   /** The learner counts accepted votes for a slot across different ballots. */
   LearnerAcrossBallots: 'learner-across-ballots',
+  /** A learner stuck behind a missing slot delivers a no-op there instead of catching up. */
+  LearnerNoopGap: 'learner-noop-gap',
+  /** A new leader fills gaps with a command no client proposed instead of a no-op. */
+  InventValue: 'invent-value',
+  /** The leader tells the client its slot when it proposes, before a quorum accepted. */
+  AckBeforeChosen: 'ack-before-chosen',
+  /** A client retries a timed-out request under a new sequence number (driver-level). */
+  RetryWithoutRequestId: 'retry-without-request-id',
 } as const;
 export type PlantedBug = (typeof PlantedBug)[keyof typeof PlantedBug];
 

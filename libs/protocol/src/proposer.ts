@@ -30,8 +30,13 @@ export interface ProposerConfig {
   readonly id: string;
   /** Ids of every acceptor (the configuration; quorums are majorities of it). */
   readonly acceptors: readonly string[];
-  /** Seeded randomness for election timeouts. */
+  /** Seeded randomness for election timeouts (and the incarnation when not given). */
   readonly rng: Rng;
+  /**
+   * This run's incarnation, part of every ballot. Must differ from every earlier run of the
+   * same proposer id; when absent it is drawn from `rng` (48 random bits).
+   */
+  readonly incarnation?: number;
   /** Base election timeout; the actual one is uniform in [electionTicks, 2*electionTicks). */
   readonly electionTicks?: number;
   /** The leader sends a heartbeat this often. Must be well below electionTicks. */
@@ -90,6 +95,7 @@ export class ProposerCore {
   private readonly maxPending: number;
   private readonly retainDecided: number;
   private readonly plantedBug: PlantedBug | undefined;
+  private readonly incarnation: number;
 
   private now = 0;
   private roleState: ProposerRole = 'follower';
@@ -133,7 +139,9 @@ export class ProposerCore {
     this.retainDecided = config.retainDecided ?? 100_000;
     this.plantedBug = config.plantedBug;
     this.tally = new Tally(this.quorum, false);
-    this.ballotState = { round: 0, proposer: this.ballotOwner() };
+    this.incarnation = config.incarnation ??
+      this.rng.nextInt(0x10000) * 0x100000000 + this.rng.nextInt(0x100000000);
+    this.ballotState = this.makeBallot(0);
     this.electionTimeout = this.randomTimeout();
   }
 
@@ -259,7 +267,7 @@ export class ProposerCore {
 
   private startPhase1(): void {
     const round = Math.max(this.ballotState.round, this.highestSeen?.round ?? 0) + 1;
-    this.ballotState = { round, proposer: this.ballotOwner() };
+    this.ballotState = this.makeBallot(round);
     this.roleState = 'candidate';
     this.leaderHint = null;
     this.inflight.clear();
@@ -319,6 +327,9 @@ export class ProposerCore {
       if (this.decided.has(slot)) continue;
       const adopted = p1.adopted.get(slot);
       let value: Value = adopted?.value ?? NOOP;
+      if (this.plantedBug === PlantedBug.InventValue && adopted === undefined) {
+        value = { kind: 'cmds', cmds: [{ clientId: 'ghost', seq: slot, payload: 'ghost' }] };
+      }
       if (this.plantedBug === PlantedBug.IgnoreHighestAccepted && adopted !== undefined) {
         value = this.takeBatch() ?? NOOP;
       }
@@ -382,7 +393,14 @@ export class ProposerCore {
 
   private proposeAt(slot: number, value: Value): void {
     this.inflight.set(slot, { value, sentTick: this.now });
-    if (value.kind === 'cmds') for (const c of value.cmds) this.proposedKeys.add(commandKey(c));
+    if (value.kind === 'cmds') {
+      for (const c of value.cmds) {
+        this.proposedKeys.add(commandKey(c));
+        if (this.plantedBug === PlantedBug.AckBeforeChosen) {
+          this.answer(commandKey(c), { status: 'chosen', slot });
+        }
+      }
+    }
     this.outEvents.push({ kind: 'proposed', ballot: this.ballotState, slot, value });
     this.sendAccept(slot, value);
   }
@@ -601,8 +619,11 @@ export class ProposerCore {
     this.highestSeen = maxBallot(this.highestSeen, b);
   }
 
-  private ballotOwner(): string {
-    return this.plantedBug === PlantedBug.SharedBallot ? 'shared' : this.id;
+  private makeBallot(round: number): Ballot {
+    // The shared-ballot planted bug drops everything that makes a ballot unique.
+    return this.plantedBug === PlantedBug.SharedBallot
+      ? { round, proposer: 'shared', incarnation: 0 }
+      : { round, proposer: this.id, incarnation: this.incarnation };
   }
 
   private randomTimeout(): number {

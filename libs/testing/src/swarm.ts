@@ -1,0 +1,93 @@
+import { type PlantedBug, Sfc32 } from '@synod/protocol';
+
+/**
+ * The fault and shape options of one simulated run. Swarm testing: each seed draws its own
+ * mix (some seeds drop a lot and never crash, others crash often on a clean network), which
+ * finds more bugs than one fixed mix of everything.
+ */
+export interface SwarmOptions {
+  readonly acceptors: number;
+  readonly proposers: number;
+  readonly learners: number;
+  readonly clients: number;
+  /** Probability that a message is lost. */
+  readonly dropRate: number;
+  /** Probability that a message is delivered twice. */
+  readonly dupRate: number;
+  /** Delivery delay bounds in ticks; differing delays reorder messages. */
+  readonly delayMin: number;
+  readonly delayMax: number;
+  /** Per-tick probability of a new partition (symmetric or asymmetric). */
+  readonly partitionRate: number;
+  /** Per-tick probability that partitions heal. */
+  readonly healRate: number;
+  /** Per-tick, per-node crash probabilities. */
+  readonly acceptorCrashRate: number;
+  readonly proposerCrashRate: number;
+  readonly learnerCrashRate: number;
+  /** Probability that an acceptor crashes between persisting and sending a Ready. */
+  readonly crashMidReadyRate: number;
+  /** Per-tick, per-node probability of a pause (a SIGSTOP). */
+  readonly pauseRate: number;
+  /** Largest tick period of a node's timer (1 = no skew; 3 = some nodes tick 3x slower). */
+  readonly maxTickPeriod: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly retryTicks: number;
+  readonly maxBatch: number;
+  readonly maxInflight: number;
+  /** Commands each client issues during the safety phase. */
+  readonly commandsPerClient: number;
+  /** Ticks with faults on. */
+  readonly safetyTicks: number;
+  /** Ticks allowed, after healing, for a new decision to reach every learner. */
+  readonly livenessTicks: number;
+  /** A planted bug, or none. */
+  readonly plantedBug: PlantedBug | null;
+}
+
+function pick<T>(rng: Sfc32, xs: readonly T[]): T {
+  return xs[rng.nextInt(xs.length)] as T;
+}
+
+/** Draws a seed's swarm. The same seed always gives the same options. */
+export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): SwarmOptions {
+  const rng = new Sfc32(seed ^ 0x5eed5eed);
+  const delayMax = 1 + rng.nextInt(6);
+  const rtt = 2 * delayMax;
+  return {
+    acceptors: pick(rng, [3, 3, 5]),
+    proposers: 2 + rng.nextInt(2),
+    learners: 1 + rng.nextInt(3),
+    clients: 2 + rng.nextInt(3),
+    dropRate: rng.chance(0.25) ? 0 : rng.nextFloat() * 0.3,
+    dupRate: rng.chance(0.3) ? 0 : rng.nextFloat() * 0.5,
+    delayMin: 1,
+    delayMax,
+    partitionRate: pick(rng, [0, 0.002, 0.005, 0.01]),
+    healRate: pick(rng, [0.01, 0.03, 0.1]),
+    acceptorCrashRate: pick(rng, [0, 0.0005, 0.002, 0.005]),
+    proposerCrashRate: pick(rng, [0, 0.0005, 0.002, 0.005]),
+    learnerCrashRate: pick(rng, [0, 0.0005, 0.002]),
+    crashMidReadyRate: pick(rng, [0, 0.002, 0.01, 0.03]),
+    pauseRate: pick(rng, [0, 0.001, 0.003]),
+    maxTickPeriod: pick(rng, [1, 1, 2, 3]),
+    electionTicks: Math.max(8, 3 * rtt) + rng.nextInt(6),
+    heartbeatTicks: 2,
+    retryTicks: rtt + 2 + rng.nextInt(3),
+    maxBatch: 1 + rng.nextInt(4),
+    maxInflight: 1 + rng.nextInt(8),
+    commandsPerClient: 20 + rng.nextInt(30),
+    safetyTicks: 700 + rng.nextInt(500),
+    livenessTicks: 1500,
+    plantedBug,
+  };
+}
+
+/** `key=value` pairs of the options, printed beside `seed=` so a failure explains itself. */
+export function describeSwarm(o: SwarmOptions): string {
+  const f = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(4));
+  return Object.entries(o)
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? f(v) : String(v)}`)
+    .join(' ');
+}

@@ -1,0 +1,71 @@
+import { PLANTED_BUGS, type PlantedBug } from '@synod/protocol';
+import { runSeed, type ViolationKind } from '../src/index.js';
+
+/** The seed budget of CI (`npm run sim -- --seeds 20000 --check`). */
+const CI_SEED_BUDGET = 20_000;
+
+describe('simulator', () => {
+  test('the same seed gives the same trace hash and the same outcome', () => {
+    for (const seed of [1, 7, 4242]) {
+      const a = runSeed(seed);
+      const b = runSeed(seed);
+      expect(b.traceHash).toBe(a.traceHash);
+      expect(b).toEqual(a);
+    }
+  });
+
+  test('different seeds give different traces', () => {
+    const hashes = new Set([1, 2, 3, 4, 5, 6, 7, 8].map((s) => runSeed(s).traceHash));
+    expect(hashes.size).toBe(8);
+  });
+
+  test('100 seeds of swarm faults: no safety violation, every seed live after healing', () => {
+    const bad: string[] = [];
+    let decisions = 0;
+    for (let seed = 10_001; seed <= 10_100; seed++) {
+      const r = runSeed(seed);
+      decisions += r.decisions;
+      if (r.violations.length > 0) bad.push(`seed ${seed}: ${r.violations[0]?.detail}`);
+      if (!r.live) bad.push(`seed ${seed}: not live`);
+    }
+    expect(bad).toEqual([]);
+    expect(decisions / 100).toBeGreaterThan(30);
+  });
+});
+
+/** Which checker each planted bug must trip first (the checker that exists to catch it). */
+const EXPECTED: Record<PlantedBug, ViolationKind> = {
+  'reply-before-persist': 'durability',
+  'accept-below-promise': 'promise-broken',
+  'ignore-highest-accepted': 'agreement',
+  'minority-quorum': 'integrity',
+  'shared-ballot': 'ballot-reuse',
+  'learner-across-ballots': 'integrity',
+  'invent-value': 'validity',
+  'ack-before-chosen': 'acknowledged-lost',
+  'learner-noop-gap': 'prefix',
+  'retry-without-request-id': 'duplicate-effect',
+};
+
+describe('planted bugs are caught within the CI seed budget', () => {
+  const seen = new Set<ViolationKind>();
+  for (const bug of PLANTED_BUGS) {
+    test(`mutant ${bug} is caught by the ${EXPECTED[bug]} checker`, () => {
+      let caughtAt = -1;
+      for (let seed = 1; seed <= CI_SEED_BUDGET && caughtAt < 0; seed++) {
+        const r = runSeed(seed, { plantedBug: bug });
+        for (const v of r.violations) seen.add(v.kind);
+        if (r.violations.some((v) => v.kind === EXPECTED[bug])) caughtAt = seed;
+      }
+      expect(caughtAt).toBeGreaterThan(0);
+    });
+  }
+
+  test('every safety checker has caught at least one planted bug', () => {
+    const checkers: ViolationKind[] = [
+      'validity', 'agreement', 'ballot-reuse', 'promise-broken', 'durability', 'integrity',
+      'duplicate-effect', 'acknowledged-lost', 'prefix',
+    ];
+    expect(checkers.filter((k) => !seen.has(k))).toEqual([]);
+  });
+});
