@@ -56,3 +56,4 @@ export {
 } from './acceptor.js';
 export { ProposerCore, type ProposerConfig, type ProposerRole } from './proposer.js';
 export { LearnerCore, type LearnerConfig, type LearnerDurableState } from './learner.js';
+export { Deduplicator } from './dedupe.js';

@@ -110,6 +110,8 @@ export class ProposerCore {
   private readonly decided = new Map<number, { value: Value; ballot: Ballot }>();
   private firstUnknownSlot = 0;
   private highestDecided = -1;
+  private highestKnown = -1;
+  private lastProgressTick = 0;
   private lowestRetained = 0;
   private readonly dedupe = new Map<string, number>();
 
@@ -219,6 +221,7 @@ export class ProposerCore {
   /** Advances logical time by one tick: heartbeats, retransmissions, election timeouts. */
   tick(): void {
     this.now++;
+    this.maybeCatchup();
     switch (this.roleState) {
       case 'leader':
         this.tickLeader();
@@ -267,6 +270,12 @@ export class ProposerCore {
 
   private startPhase1(): void {
     const round = Math.max(this.ballotState.round, this.highestSeen?.round ?? 0) + 1;
+    if (!Number.isSafeInteger(round)) {
+      // Rounds are exhausted (a ballot at 2^53 - 1 was seen): campaigning would reuse a ballot.
+      this.outEvents.push({ kind: 'rejected', reason: 'round-exhausted', detail: String(round) });
+      this.resetElectionTimer();
+      return;
+    }
     this.ballotState = this.makeBallot(round);
     this.roleState = 'candidate';
     this.leaderHint = null;
@@ -355,6 +364,7 @@ export class ProposerCore {
     }
     this.leaderHint = m.from;
     this.electionElapsed = 0;
+    this.noteKnown(m.chosenUpTo - 1);
     this.forwardPending();
   }
 
@@ -430,7 +440,7 @@ export class ProposerCore {
       this.pendingKeys.delete(key);
       const slot = this.dedupe.get(key);
       if (slot !== undefined) {
-        this.answer(key, { status: 'chosen', slot });
+        if (slot < this.firstUnknownSlot) this.answer(key, { status: 'chosen', slot });
         continue;
       }
       if (this.proposedKeys.has(key)) continue;
@@ -463,7 +473,10 @@ export class ProposerCore {
     this.decided.set(slot, { value, ballot });
     this.tally.forget(slot);
     this.highestDecided = Math.max(this.highestDecided, slot);
+    this.noteKnown(slot);
+    const prefixFrom = this.firstUnknownSlot;
     while (this.decided.has(this.firstUnknownSlot)) this.firstUnknownSlot++;
+    if (this.firstUnknownSlot > prefixFrom) this.lastProgressTick = this.now;
     this.outCommitted.push({ slot, value });
     this.outEvents.push({ kind: 'chosen', slot, ballot });
     if (this.roleState === 'leader') {
@@ -473,13 +486,15 @@ export class ProposerCore {
     if (value.kind === 'cmds') {
       for (const c of value.cmds) {
         const key = commandKey(c);
-        // The first slot holding a command is the one that counts; a later copy (a retry that
-        // raced a leader change) is skipped by the state machine.
-        if (!this.dedupe.has(key)) this.dedupe.set(key, slot);
+        // The lowest slot holding a command is the one that counts; a later copy (a retry that
+        // raced a leader change) is skipped when the log is applied (see Deduplicator).
+        const prev = this.dedupe.get(key);
+        if (prev === undefined || slot < prev) this.dedupe.set(key, slot);
         this.proposedKeys.delete(key);
-        this.answer(key, { status: 'chosen', slot: this.dedupe.get(key) as number });
       }
     }
+    // A command's slot is final once every slot below it is known: answer only then.
+    for (let s = prefixFrom; s < this.firstUnknownSlot; s++) this.answerSlot(s);
     const mine = this.inflight.get(slot);
     if (mine !== undefined) {
       this.inflight.delete(slot);
@@ -487,6 +502,15 @@ export class ProposerCore {
     }
     this.prune();
     this.maybePropose();
+  }
+
+  private answerSlot(slot: number): void {
+    const d = this.decided.get(slot);
+    if (d === undefined || d.value.kind !== 'cmds') return;
+    for (const c of d.value.cmds) {
+      const key = commandKey(c);
+      this.answer(key, { status: 'chosen', slot: this.dedupe.get(key) ?? slot });
+    }
   }
 
   private requeue(cmds: readonly Command[]): void {
@@ -516,6 +540,23 @@ export class ProposerCore {
     }
   }
 
+  /** Asks acceptors and proposers for decided slots this proposer is missing. */
+  private maybeCatchup(): void {
+    if (this.highestKnown < this.firstUnknownSlot) {
+      this.lastProgressTick = this.now;
+      return;
+    }
+    if (this.now - this.lastProgressTick < this.retryTicks) return;
+    this.lastProgressTick = this.now;
+    const toSlot = Math.min(this.highestKnown, this.firstUnknownSlot + 255);
+    this.outMessages.push({ type: 'catchup', from: this.id, fromSlot: this.firstUnknownSlot, toSlot });
+    this.outEvents.push({ kind: 'catchup-requested', fromSlot: this.firstUnknownSlot, toSlot });
+  }
+
+  private noteKnown(slot: number): void {
+    if (slot > this.highestKnown) this.highestKnown = slot;
+  }
+
   private onCatchup(m: MsgCatchup): void {
     if (m.from === this.id) return;
     const hi = Math.min(m.toSlot, m.fromSlot + 255);
@@ -534,7 +575,8 @@ export class ProposerCore {
     const key = commandKey(m.cmd);
     const slot = this.dedupe.get(key);
     if (slot !== undefined) {
-      this.respond(m.from, m.cmd, { status: 'chosen', slot });
+      if (slot < this.firstUnknownSlot) this.respond(m.from, m.cmd, { status: 'chosen', slot });
+      else this.addWaiting(key, m.from);
       return;
     }
     if (this.proposedKeys.has(key) || this.pendingKeys.has(key)) {
@@ -567,7 +609,6 @@ export class ProposerCore {
   }
 
   private onResponse(m: MsgResponse): void {
-    if (m.outcome.status === 'redirect') return;
     const key = commandKey(m);
     const to = this.waiting.get(key);
     if (to === undefined) return;

@@ -46,6 +46,10 @@ export type CoreEvent =
  * process, and deliver `committed` to the application only after that. A promise or an accept
  * that is sent before it is durable can be forgotten by a crash, and then the acceptor may vote
  * twice: that is how agreement is lost.
+ *
+ * **Taking a Ready.** Call `advance()` right after `ready()`, before the next `step()` or
+ * `tick()`: the arrays of a Ready belong to it only from `advance()` on. A driver that steps in
+ * between would send replies whose state is not in the `persist` it holds.
  */
 export interface Ready<P> {
   /** State to make durable first; null when nothing changed. */

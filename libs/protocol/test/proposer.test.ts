@@ -1,0 +1,439 @@
+/**
+ * ProposerCore: leader election, stepping down, heartbeats, forwarding, dedupe, overload,
+ * batching, pipelining and retransmission.
+ */
+import { type Message, NOOP, type ProposerCore, type Value } from '../src/index.js';
+import {
+  ACCEPTORS3,
+  acceptedMsg,
+  bal,
+  chosenMsg,
+  cmd,
+  cmds,
+  drain,
+  electWith,
+  entry,
+  heartbeat,
+  nack,
+  newProposer,
+  ofType,
+  only,
+  promise,
+  raiseSeen,
+  request,
+  val,
+  votes,
+} from './helpers.js';
+
+/** Ticks `p` until it sends a prepare; returns the number of ticks (or -1 after `max`). */
+function ticksToPrepare(p: ProposerCore, max: number): number {
+  for (let t = 1; t <= max; t++) {
+    p.tick();
+    if (ofType(drain(p).messages, 'prepare').length > 0) return t;
+  }
+  return -1;
+}
+
+/** A leader elected by a1 and a2 with nothing to recover (its first Ready is drained). */
+function leader(overrides: Parameters<typeof newProposer>[2] = {}): ProposerCore {
+  const p = newProposer('p1', ACCEPTORS3, overrides);
+  electWith(p, ['a1', 'a2']);
+  expect(p.role).toBe('leader');
+  return p;
+}
+
+/** The accepts in `ms` as [slot, value] pairs. */
+function accepts(ms: readonly Message[]): [number, Value][] {
+  return ofType(ms, 'accept').map((m) => [m.slot, m.value]);
+}
+
+/** Decides `slot` at `p`'s ballot with votes from a1 and a2. */
+function decide(p: ProposerCore, slot: number, v: Value): void {
+  votes(p, ['a1', 'a2'], p.ballot, slot, v);
+}
+
+describe('ProposerCore: leader election', () => {
+  test('a follower campaigns after a randomized timeout in [electionTicks, 2*electionTicks)',
+    () => {
+      const seen = new Set<number>();
+      for (let seed = 1; seed <= 40; seed++) {
+        const p = newProposer('p1', ACCEPTORS3, { electionTicks: 10 }, seed);
+        const t = ticksToPrepare(p, 40);
+        expect(t).toBeGreaterThanOrEqual(10);
+        expect(t).toBeLessThan(20);
+        expect(p.role).toBe('candidate');
+        seen.add(t);
+      }
+      expect(seen.size).toBeGreaterThan(3); // timeouts are spread, so candidates rarely duel
+    });
+
+  test('the same seed gives the same election timeout', () => {
+    const a = ticksToPrepare(newProposer('p1', ACCEPTORS3, {}, 7), 100);
+    const b = ticksToPrepare(newProposer('p1', ACCEPTORS3, {}, 7), 100);
+    expect(a).toBe(b);
+  });
+
+  test('a candidate with a quorum of promises becomes leader and announces itself', () => {
+    const p = newProposer('p1', ACCEPTORS3, { electionTicks: 5 });
+    expect(ticksToPrepare(p, 20)).toBeGreaterThan(0);
+    const b = p.ballot;
+    p.step(promise('a1', 'p1', b, []));
+    p.step(promise('a3', 'p1', b, []));
+    const r = drain(p);
+    expect(p.role).toBe('leader');
+    expect(p.leader).toBe('p1');
+    expect(r.events).toContainEqual({ kind: 'leader-elected', ballot: b, nextSlot: 0 });
+    expect(only(r.messages, 'heartbeat')).toEqual(heartbeat('p1', b, 0));
+  });
+
+  test('a candidate resends its prepare after retryTicks and starts a higher ballot after ' +
+    'its election timeout', () => {
+    const p = newProposer('p1', ACCEPTORS3, { electionTicks: 10, retryTicks: 3 });
+    p.campaign();
+    const first = only(drain(p).messages, 'prepare');
+    p.tick();
+    p.tick();
+    expect(drain(p).messages).toEqual([]);
+    p.tick();
+    expect(only(drain(p).messages, 'prepare')).toEqual(first);
+    // The election timer restarted at the campaign: a new ballot comes within 2*electionTicks.
+    let ticks = 3;
+    let next = first;
+    while (next.ballot.round === first.ballot.round && ticks < 40) {
+      p.tick();
+      ticks++;
+      for (const m of ofType(drain(p).messages, 'prepare')) next = m;
+    }
+    expect(ticks).toBeGreaterThanOrEqual(10);
+    expect(ticks).toBeLessThan(20);
+    expect(next.ballot.round).toBe(first.ballot.round + 1);
+    expect(p.role).toBe('candidate');
+  });
+
+  test('a campaign goes above every ballot the proposer has seen', () => {
+    const p = newProposer('p1');
+    raiseSeen(p, bal(41, 'p9'));
+    p.campaign();
+    expect(only(drain(p).messages, 'prepare').ballot.round).toBe(42);
+  });
+});
+
+describe('ProposerCore: stepping down', () => {
+  test('a leader steps down on a nack with a higher ballot and defers to its owner', () => {
+    const p = leader();
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    const mine = p.ballot;
+    p.step(nack('a2', 'p1', mine, bal(mine.round + 3, 'p7'), 0));
+    const r = drain(p);
+    expect(p.role).toBe('follower');
+    expect(p.leader).toBe('p7');
+    expect(p.inflightCount).toBe(0);
+    expect(r.events).toContainEqual(
+      { kind: 'preempted', ballot: mine, by: bal(mine.round + 3, 'p7') });
+    p.campaign();
+    expect(only(drain(p).messages, 'prepare').ballot.round).toBe(mine.round + 4);
+  });
+
+  test('a candidate steps down on a nack of its prepare', () => {
+    const p = newProposer('p1');
+    p.campaign();
+    const b = only(drain(p).messages, 'prepare').ballot;
+    p.step(nack('a1', 'p1', b, bal(b.round, 'p9'), null));
+    expect(p.role).toBe('follower');
+  });
+
+  test('a nack for an older ballot of ours is ignored', () => {
+    const p = newProposer('p1');
+    p.campaign();
+    const old = only(drain(p).messages, 'prepare').ballot;
+    p.campaign();
+    drain(p);
+    p.step(nack('a1', 'p1', old, bal(old.round + 1, 'p0'), null));
+    expect(p.role).toBe('candidate');
+  });
+
+  test('a leader steps down on a heartbeat or an accepted vote with a higher ballot', () => {
+    const p1 = leader();
+    p1.step(heartbeat('p9', bal(p1.ballot.round + 1, 'p9')));
+    expect(p1.role).toBe('follower');
+    expect(p1.leader).toBe('p9');
+    const p2 = leader();
+    p2.step(acceptedMsg('a3', bal(p2.ballot.round + 1, 'p9'), 0, val('x')));
+    expect(p2.role).toBe('follower');
+  });
+
+  test('a leader ignores heartbeats with lower ballots', () => {
+    const p = leader();
+    p.step(heartbeat('p0', bal(0, 'p0')));
+    expect(p.role).toBe('leader');
+  });
+});
+
+describe('ProposerCore: heartbeats', () => {
+  test('a leader sends a heartbeat every heartbeatTicks with chosenUpTo', () => {
+    const p = leader({ heartbeatTicks: 3 });
+    p.step(request('c1', cmd('c1', 1)));
+    decide(p, 0, cmds(cmd('c1', 1)));
+    drain(p);
+    const hbs: Message[] = [];
+    for (let i = 0; i < 9; i++) {
+      p.tick();
+      hbs.push(...ofType(drain(p).messages, 'heartbeat'));
+    }
+    expect(hbs).toEqual([1, 2, 3].map(() => heartbeat('p1', p.ballot, 1)));
+  });
+
+  test('heartbeats from a live leader suppress elections; silence starts one', () => {
+    const p = newProposer('p1', ACCEPTORS3, { electionTicks: 10 });
+    for (let t = 1; t <= 300; t++) {
+      if (t % 5 === 0) p.step(heartbeat('p2', bal(3, 'p2')));
+      p.tick();
+      expect(ofType(drain(p).messages, 'prepare')).toEqual([]);
+    }
+    expect(p.role).toBe('follower');
+    expect(p.leader).toBe('p2');
+    const t = ticksToPrepare(p, 40);
+    expect(t).toBeGreaterThan(0);
+    expect(t).toBeLessThan(20);
+    expect(p.ballot.round).toBe(4);
+  });
+
+  test('heartbeats with a ballot below one already seen do not suppress elections', () => {
+    const p = newProposer('p1', ACCEPTORS3, { electionTicks: 10 });
+    p.step(heartbeat('p2', bal(5, 'p2')));
+    let prepared = false;
+    for (let t = 1; t <= 20 && !prepared; t++) {
+      p.step(heartbeat('p3', bal(4, 'p3')));
+      p.tick();
+      prepared = ofType(drain(p).messages, 'prepare').length > 0;
+    }
+    expect(prepared).toBe(true);
+  });
+});
+
+describe('ProposerCore: clients', () => {
+  test('a follower forwards requests to the known leader and relays its answer', () => {
+    const p = newProposer('p1');
+    p.step(heartbeat('p2', bal(1, 'p2')));
+    drain(p);
+    p.step(request('c1', cmd('c1', 1)));
+    expect(drain(p).messages).toEqual([request('p1', cmd('c1', 1), 'p2')]);
+    const answer = {
+      type: 'response', from: 'p2', to: 'p1', clientId: 'c1', seq: 1,
+      outcome: { status: 'chosen', slot: 4 },
+    } as const;
+    p.step(answer);
+    expect(drain(p).messages).toEqual([{ ...answer, from: 'p1', to: 'c1' }]);
+  });
+
+  test('requests queued while no leader is known are forwarded once one is heard of', () => {
+    const p = newProposer('p1');
+    p.step(request('c1', cmd('c1', 1)));
+    p.step(request('c2', cmd('c2', 1)));
+    expect(drain(p).messages).toEqual([]);
+    expect(p.pendingCount).toBe(2);
+    p.step(heartbeat('p2', bal(1, 'p2')));
+    expect(drain(p).messages).toEqual([
+      request('p1', cmd('c1', 1), 'p2'), request('p1', cmd('c2', 1), 'p2'),
+    ]);
+    expect(p.pendingCount).toBe(0);
+  });
+
+  test('a forwarded request that reaches a non-leader is redirected, never forwarded twice',
+    () => {
+      const p = newProposer('p1');
+      p.step(heartbeat('p3', bal(1, 'p3')));
+      drain(p);
+      p.step(request('p2', cmd('c1', 1), 'p1'));
+      expect(drain(p).messages).toEqual([{
+        type: 'response', from: 'p1', to: 'p2', clientId: 'c1', seq: 1,
+        outcome: { status: 'redirect', leader: 'p3' },
+      }]);
+    });
+
+  test('dedupe: a retried request after its decision is answered with the original slot, ' +
+    'without a new proposal', () => {
+    const p = leader();
+    p.step(request('c1', cmd('c1', 1)));
+    p.step(request('c2', cmd('c2', 1)));
+    expect(accepts(drain(p).messages).map(([s]) => s)).toEqual([0, 1]);
+    decide(p, 1, cmds(cmd('c2', 1)));
+    // Slot 1 is final only once slot 0 is known: no answer before that.
+    expect(ofType(drain(p).messages, 'response')).toEqual([]);
+    decide(p, 0, cmds(cmd('c1', 1)));
+    expect(ofType(drain(p).messages, 'response').filter((m) => m.to === 'c2')).toEqual([{
+      type: 'response', from: 'p1', to: 'c2', clientId: 'c2', seq: 1,
+      outcome: { status: 'chosen', slot: 1 },
+    }]);
+    p.step(request('c2', cmd('c2', 1)));
+    const r = drain(p);
+    expect(ofType(r.messages, 'accept')).toEqual([]);
+    expect(r.messages).toEqual([{
+      type: 'response', from: 'p1', to: 'c2', clientId: 'c2', seq: 1,
+      outcome: { status: 'chosen', slot: 1 },
+    }]);
+  });
+
+  test('dedupe: a retry while the command is in flight waits for the same slot', () => {
+    const p = leader();
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    p.step(request('c1', cmd('c1', 1)));
+    p.step(request('p2', cmd('c1', 1), 'p1')); // the same retry, forwarded by p2
+    expect(drain(p).messages).toEqual([]);
+    decide(p, 0, cmds(cmd('c1', 1)));
+    const to = ofType(drain(p).messages, 'response').map((m) => [m.to, m.outcome]);
+    expect(to).toEqual([
+      ['c1', { status: 'chosen', slot: 0 }], ['p2', { status: 'chosen', slot: 0 }],
+    ]);
+  });
+
+  test('dedupe: a follower that learned the decision answers a retry itself', () => {
+    const p = newProposer('p1');
+    p.step(heartbeat('p2', bal(1, 'p2')));
+    votes(p, ['a1', 'a3'], bal(1, 'p2'), 3, cmds(cmd('c1', 1), cmd('c9', 9)));
+    for (const slot of [0, 1, 2]) votes(p, ['a1', 'a3'], bal(1, 'p2'), slot, { kind: 'noop' });
+    drain(p);
+    p.step(request('c9', cmd('c9', 9)));
+    expect(drain(p).messages).toEqual([{
+      type: 'response', from: 'p1', to: 'c9', clientId: 'c9', seq: 9,
+      outcome: { status: 'chosen', slot: 3 },
+    }]);
+  });
+
+  test('dedupe: a command decided in two slots is answered with the lower slot, ' +
+    'whatever the order decisions were learned in', () => {
+    const p = newProposer('p1');
+    const c = cmd('c1', 1);
+    p.step(chosenMsg('p2', bal(2, 'p2'), 7, cmds(c)));
+    p.step(chosenMsg('p3', bal(1, 'p3'), 5, cmds(c)));
+    for (const slot of [0, 1, 2, 3, 4, 6]) p.step(chosenMsg('p2', bal(2, 'p2'), slot, { kind: 'noop' }));
+    drain(p);
+    p.step(request('c1', c));
+    expect(only(drain(p).messages, 'response').outcome).toEqual({ status: 'chosen', slot: 5 });
+  });
+
+  test('overloaded: a request past maxPending is refused with a typed outcome', () => {
+    const p = leader({ maxPending: 2, maxInflight: 1, maxBatch: 1 });
+    for (let seq = 1; seq <= 3; seq++) p.step(request('c1', cmd('c1', seq)));
+    expect(accepts(drain(p).messages)).toEqual([[0, cmds(cmd('c1', 1))]]);
+    expect(p.pendingCount).toBe(2);
+    p.step(request('c4', cmd('c4', 1)));
+    expect(drain(p).messages).toEqual([{
+      type: 'response', from: 'p1', to: 'c4', clientId: 'c4', seq: 1,
+      outcome: { status: 'overloaded' },
+    }]);
+    expect(p.pendingCount).toBe(2);
+    decide(p, 0, cmds(cmd('c1', 1)));
+    drain(p);
+    p.step(request('c4', cmd('c4', 1)));
+    expect(ofType(drain(p).messages, 'response')).toEqual([]);
+    expect(p.pendingCount).toBe(2);
+  });
+
+  test('overloaded: a follower with maxPending requests awaiting the leader refuses more', () => {
+    const p = newProposer('p1', ACCEPTORS3, { maxPending: 2 });
+    p.step(heartbeat('p2', bal(1, 'p2')));
+    for (let seq = 1; seq <= 3; seq++) p.step(request('c1', cmd('c1', seq)));
+    const r = drain(p);
+    expect(ofType(r.messages, 'request')).toHaveLength(2);
+    expect(ofType(r.messages, 'response').map((m) => m.outcome))
+      .toEqual([{ status: 'overloaded' }]);
+  });
+});
+
+describe('ProposerCore: phase 2 pipeline', () => {
+  test('batching: up to maxBatch queued commands go into one slot', () => {
+    const p = newProposer('p1', ACCEPTORS3, { maxBatch: 3 });
+    for (let seq = 1; seq <= 7; seq++) p.step(request('c1', cmd('c1', seq)));
+    const r = electWith(p, ['a1', 'a2']);
+    const c = (seq: number): ReturnType<typeof cmd> => cmd('c1', seq);
+    expect(accepts(r.messages)).toEqual([
+      [0, cmds(c(1), c(2), c(3))], [1, cmds(c(4), c(5), c(6))], [2, cmds(c(7))],
+    ]);
+  });
+
+  test('batching: commands that arrive while the window is full share the next slot', () => {
+    const p = leader({ maxBatch: 3, maxInflight: 1 });
+    for (let seq = 1; seq <= 5; seq++) p.step(request('c1', cmd('c1', seq)));
+    expect(accepts(drain(p).messages)).toEqual([[0, cmds(cmd('c1', 1))]]);
+    decide(p, 0, cmds(cmd('c1', 1)));
+    expect(accepts(drain(p).messages)).toEqual([
+      [1, cmds(cmd('c1', 2), cmd('c1', 3), cmd('c1', 4))],
+    ]);
+    expect(p.pendingCount).toBe(1);
+  });
+
+  test('pipelining: up to maxInflight slots are in phase 2 at once', () => {
+    const p = leader({ maxBatch: 1, maxInflight: 3 });
+    for (let seq = 1; seq <= 5; seq++) p.step(request('c1', cmd('c1', seq)));
+    expect(accepts(drain(p).messages).map(([s]) => s)).toEqual([0, 1, 2]);
+    expect(p.inflightCount).toBe(3);
+    expect(p.pendingCount).toBe(2);
+    decide(p, 1, cmds(cmd('c1', 2))); // out of order: the window still moves
+    expect(accepts(drain(p).messages)).toEqual([[3, cmds(cmd('c1', 4))]]);
+    decide(p, 0, cmds(cmd('c1', 1)));
+    expect(accepts(drain(p).messages)).toEqual([[4, cmds(cmd('c1', 5))]]);
+    expect(p.firstUnknown).toBe(2);
+  });
+
+  test('retransmission: an unanswered accept is sent again after retryTicks', () => {
+    const p = leader({ retryTicks: 4, heartbeatTicks: 100, electionTicks: 200 });
+    p.step(request('c1', cmd('c1', 1)));
+    p.step(request('c2', cmd('c2', 1)));
+    const sent = ofType(drain(p).messages, 'accept');
+    for (let i = 0; i < 3; i++) {
+      p.tick();
+      expect(ofType(drain(p).messages, 'accept')).toEqual([]);
+    }
+    p.tick();
+    expect(ofType(drain(p).messages, 'accept')).toEqual(sent);
+    decide(p, 0, cmds(cmd('c1', 1)));
+    drain(p);
+    for (let i = 0; i < 3; i++) p.tick();
+    expect(ofType(drain(p).messages, 'accept')).toEqual([]);
+    p.tick();
+    expect(ofType(drain(p).messages, 'accept')).toEqual([sent[1]]);
+  });
+
+  test('a leader that sees a quorum announces the decision to learners (MsgChosen)', () => {
+    const p = leader();
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    decide(p, 0, cmds(cmd('c1', 1)));
+    const r = drain(p);
+    expect(only(r.messages, 'chosen')).toEqual(chosenMsg('p1', p.ballot, 0, cmds(cmd('c1', 1))));
+    expect(r.committed).toEqual([{ slot: 0, value: cmds(cmd('c1', 1)) }]);
+  });
+
+  test('a command displaced from its slot by another decision is proposed again', () => {
+    const p = leader();
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    p.step(chosenMsg('p0', bal(0, 'p0'), 0, val('other')));
+    expect(accepts(drain(p).messages)).toEqual([[1, cmds(cmd('c1', 1))]]);
+  });
+
+  test('a new leader fills recovered gaps before new commands and never reuses a decided slot',
+    () => {
+      const p = newProposer('p1', ACCEPTORS3);
+      p.step(chosenMsg('px', bal(1, 'px'), 0, val('d0')));
+      p.step(request('c1', cmd('c1', 1)));
+      drain(p);
+      const r = electWith(p, ['a1', 'a2'], { a2: [entry(2, bal(1, 'px'), val('x'))] });
+      expect(accepts(r.messages)).toEqual([[1, NOOP], [2, val('x')], [3, cmds(cmd('c1', 1))]]);
+    });
+
+  test('catch-up is served from the decided log', () => {
+    const p = newProposer('p1');
+    for (const slot of [0, 1, 3]) votes(p, ['a1', 'a2'], bal(1, 'p2'), slot, val(`v${slot}`));
+    drain(p);
+    p.step({ type: 'catchup', from: 'l1', fromSlot: 1, toSlot: 5 });
+    const r = drain(p);
+    expect(r.messages).toEqual([
+      { ...chosenMsg('p1', bal(1, 'p2'), 1, val('v1')), to: 'l1' },
+      { ...chosenMsg('p1', bal(1, 'p2'), 3, val('v3')), to: 'l1' },
+    ]);
+  });
+});
