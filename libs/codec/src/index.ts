@@ -50,3 +50,19 @@ export {
   TargetRule,
   tryDecodeDelivery,
 } from './subjects.js';
+export {
+  CLIENT_API_VERSION,
+  decodeLogEvent,
+  decodeReadReply,
+  decodeReadRequest,
+  encodeApi,
+  ERROR_HEADER,
+  type LogEntry,
+  type LogEvent,
+  logPattern,
+  logSubject,
+  MAX_READ_ENTRIES,
+  type ReadReply,
+  type ReadRequest,
+  readSubject,
+} from './client-api.js';

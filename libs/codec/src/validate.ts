@@ -375,3 +375,11 @@ function join(at: string, key: string): string {
 function fail(reason: DecodeReason, path: string, detail: string): never {
   throw new DecodeError(reason, path, detail);
 }
+
+/**
+ * Field readers for the other schemas of this package (the client API). Internal: not
+ * exported from the package index.
+ */
+export const fieldReaders = {
+  readValue, readUint, readObj, readArray, readNodeId, checkKeys, own, fail,
+};

@@ -136,7 +136,8 @@ export class LearnerCore {
    */
   ready(): Ready<LearnerPersist> {
     return {
-      persist: this.outPersist.length > 0 ? { decisions: this.outPersist } : null,
+      persist: this.outPersist.length > 0
+        ? { decisions: this.outPersist, nextSlot: this.next } : null,
       messages: this.outMessages,
       committed: this.outCommitted,
       events: this.outEvents,

@@ -19,6 +19,8 @@ export interface AcceptorPersist {
 /** What a learner must make durable: decisions, so that a restart does not re-learn them. */
 export interface LearnerPersist {
   readonly decisions: readonly Decision[];
+  /** The delivery point once this Ready's `committed` are delivered. */
+  readonly nextSlot: number;
 }
 
 /**

@@ -30,11 +30,11 @@ describe('LearnerCore: delivery', () => {
     l.step(chosenMsg('p1', bal(1, 'p1'), 2, val('v2')));
     let r = drain(l);
     expect(r.committed).toEqual([]);
-    expect(r.persist).toEqual({ decisions: [{ slot: 2, value: val('v2') }] });
+    expect(r.persist).toEqual({ decisions: [{ slot: 2, value: val('v2') }], nextSlot: 0 });
     votes(l, ['a1', 'a3'], bal(1, 'p1'), 0, val('v0'));
     r = drain(l);
     expect(r.committed).toEqual([{ slot: 0, value: val('v0') }]);
-    expect(r.persist).toEqual({ decisions: [{ slot: 0, value: val('v0') }] });
+    expect(r.persist).toEqual({ decisions: [{ slot: 0, value: val('v0') }], nextSlot: 1 });
     l.step(chosenMsg('p1', bal(1, 'p1'), 1, val('v1')));
     r = drain(l);
     expect(r.committed).toEqual([{ slot: 1, value: val('v1') }, { slot: 2, value: val('v2') }]);
@@ -44,7 +44,7 @@ describe('LearnerCore: delivery', () => {
   test('a decided slot is decided once: later votes and chosen messages for it are ignored', () => {
     const l = learner();
     votes(l, ['a1', 'a2'], bal(1, 'p1'), 5, val('v'));
-    expect(drain(l).persist).toEqual({ decisions: [{ slot: 5, value: val('v') }] });
+    expect(drain(l).persist).toEqual({ decisions: [{ slot: 5, value: val('v') }], nextSlot: 0 });
     votes(l, ['a3'], bal(1, 'p1'), 5, val('v'));
     votes(l, ['a1', 'a2'], bal(2, 'p2'), 5, val('v'));
     l.step(chosenMsg('p2', bal(2, 'p2'), 5, val('v')));
@@ -152,7 +152,7 @@ describe('LearnerCore: restart from durable state', () => {
       expect(drain(l)).toEqual({ persist: null, messages: [], committed: [], events: [] });
       l.step(chosenMsg('p1', bal(1, 'p1'), 3, val('v3')));
       const r = drain(l);
-      expect(r.persist).toEqual({ decisions: [{ slot: 3, value: val('v3') }] });
+      expect(r.persist).toEqual({ decisions: [{ slot: 3, value: val('v3') }], nextSlot: 5 });
       expect(r.committed).toEqual([{ slot: 3, value: val('v3') }, { slot: 4, value: val('v4') }]);
       expect(l.nextSlot).toBe(5);
     });

@@ -1,0 +1,139 @@
+import type { Value } from '@synod/protocol';
+import { DecodeError, DecodeReason } from './errors.js';
+import { type Limits, resolveLimits } from './limits.js';
+import { fieldReaders as F } from './validate.js';
+
+/**
+ * The client API beside the protocol: reading and watching the decided log, served by
+ * learners. Proposing uses the protocol's own `request`/`response` messages; status uses
+ * plain JSON documents (see docs/protocol.md, "Client API").
+ */
+export const CLIENT_API_VERSION = 1;
+
+/** Header that carries an error code across NATS (value: one of the API error codes). */
+export const ERROR_HEADER = 'synod-error';
+
+/** Most log entries in one read reply or log event. */
+export const MAX_READ_ENTRIES = 1000;
+
+/** `read` request: entries from `fromSlot`, at most `limit`. */
+export interface ReadRequest {
+  readonly fromSlot: number;
+  readonly limit: number;
+}
+
+/** One decided slot; `dups` lists indexes of commands in it that are later copies (skipped). */
+export interface LogEntry {
+  readonly slot: number;
+  readonly value: Value;
+  readonly dups?: readonly number[];
+}
+
+/** A learner's answer to a read: what it has from `fromSlot`, and its delivery point. */
+export interface ReadReply {
+  readonly learner: string;
+  /** Every slot below it is delivered by this learner. */
+  readonly nextSlot: number;
+  readonly entries: readonly LogEntry[];
+}
+
+/** Published by a learner on `synod.<c>.log.<learner>` as it delivers. */
+export interface LogEvent {
+  readonly learner: string;
+  readonly entries: readonly LogEntry[];
+}
+
+/** Subject of read requests (learners answer in a queue group). */
+export function readSubject(cluster: string): string {
+  return `synod.${cluster}.read`;
+}
+
+/** Subject on which learner `learner` publishes its deliveries. */
+export function logSubject(cluster: string, learner: string): string {
+  return `synod.${cluster}.log.${learner}`;
+}
+
+/** Subscription pattern for every learner's deliveries. */
+export function logPattern(cluster: string): string {
+  return `synod.${cluster}.log.*`;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Encodes a client API document with its version field. */
+export function encodeApi(doc: ReadRequest | ReadReply | LogEvent): Uint8Array {
+  return enc.encode(JSON.stringify({ v: CLIENT_API_VERSION, ...doc }));
+}
+
+function parse(bytes: Uint8Array, lim: Limits): { readonly [k: string]: unknown } {
+  if (bytes.byteLength > lim.maxMessageBytes) {
+    throw new DecodeError(DecodeReason.TooLarge, '$', `${bytes.byteLength} bytes`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(dec.decode(bytes));
+  } catch (e) {
+    throw new DecodeError(DecodeReason.BadJson, '$', 'not one UTF-8 JSON text', e);
+  }
+  const o = F.readObj(parsed, '');
+  if (F.own(o, 'v') !== CLIENT_API_VERSION) {
+    F.fail(DecodeReason.BadVersion, 'v', `expected ${CLIENT_API_VERSION}`);
+  }
+  return o;
+}
+
+/** Decodes a read request, or throws {@link DecodeError}. */
+export function decodeReadRequest(bytes: Uint8Array, limits?: Partial<Limits>): ReadRequest {
+  const lim = resolveLimits(limits);
+  const o = parse(bytes, lim);
+  F.checkKeys(o, ['fromSlot', 'limit'], [], '', 'v');
+  const limit = F.readUint(F.own(o, 'limit'), '', 'limit');
+  if (limit < 1 || limit > MAX_READ_ENTRIES) {
+    F.fail(DecodeReason.Limit, 'limit', `must be 1..${MAX_READ_ENTRIES}`);
+  }
+  return { fromSlot: F.readUint(F.own(o, 'fromSlot'), '', 'fromSlot'), limit };
+}
+
+function readEntries(x: unknown, lim: Limits): LogEntry[] {
+  const arr = F.readArray(x, 'entries', MAX_READ_ENTRIES, 'MAX_READ_ENTRIES');
+  return arr.map((e, i) => {
+    const at = `entries.${i}`;
+    const o = F.readObj(e, at);
+    F.checkKeys(o, ['slot', 'value'], ['dups'], at, null);
+    const slot = F.readUint(F.own(o, 'slot'), at, 'slot');
+    const value = F.readValue(F.own(o, 'value'), `${at}.value`, lim);
+    const rawDups = F.own(o, 'dups');
+    if (rawDups === undefined) return { slot, value };
+    const n = value.kind === 'cmds' ? value.cmds.length : 0;
+    const dups = F.readArray(rawDups, `${at}.dups`, n, 'commands in the value').map((d, j) => {
+      const k = F.readUint(d, `${at}.dups`, String(j));
+      if (k >= n) F.fail(DecodeReason.BadField, `${at}.dups`, 'index out of range');
+      return k;
+    });
+    return { slot, value, dups };
+  });
+}
+
+/** Decodes a read reply, or throws {@link DecodeError}. */
+export function decodeReadReply(bytes: Uint8Array, limits?: Partial<Limits>): ReadReply {
+  const lim = resolveLimits(limits);
+  const o = parse(bytes, lim);
+  F.checkKeys(o, ['learner', 'nextSlot', 'entries'], [], '', 'v');
+  return {
+    learner: F.readNodeId(F.own(o, 'learner'), '', 'learner', lim),
+    nextSlot: F.readUint(F.own(o, 'nextSlot'), '', 'nextSlot'),
+    entries: readEntries(F.own(o, 'entries'), lim),
+  };
+}
+
+/** Decodes a log event, or throws {@link DecodeError}. */
+export function decodeLogEvent(bytes: Uint8Array, limits?: Partial<Limits>): LogEvent {
+  const lim = resolveLimits(limits);
+  const o = parse(bytes, lim);
+  F.checkKeys(o, ['learner', 'entries'], [], '', 'v');
+  return {
+    learner: F.readNodeId(F.own(o, 'learner'), '', 'learner', lim),
+    entries: readEntries(F.own(o, 'entries'), lim),
+  };
+}
