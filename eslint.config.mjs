@@ -77,7 +77,9 @@ const restrictImports = (...patterns) => ['error', { patterns }];
 
 const ONLY_ADAPTER_DRIVERS = { bannedExternalImports: DRIVERS };
 /** Project -> project constraints by tag; `core` is also kept free of npm packages. */
-function depConstraints({ coreExternals }) {
+function depConstraints({ coreExternals, tests = false }) {
+  // Tests of every layer may use the test infrastructure (real servers, the simulator).
+  const t = tests ? ['type:testing'] : [];
   return [
     {
       sourceTag: 'type:core',
@@ -86,17 +88,17 @@ function depConstraints({ coreExternals }) {
     },
     {
       sourceTag: 'type:wire',
-      onlyDependOnLibsWithTags: ['type:core', 'type:wire'],
+      onlyDependOnLibsWithTags: ['type:core', 'type:wire', ...t],
       ...ONLY_ADAPTER_DRIVERS,
     },
     {
       sourceTag: 'type:runtime',
-      onlyDependOnLibsWithTags: ['type:core', 'type:wire', 'type:runtime'],
+      onlyDependOnLibsWithTags: ['type:core', 'type:wire', 'type:runtime', ...t],
       ...ONLY_ADAPTER_DRIVERS,
     },
     {
       sourceTag: 'type:adapter',
-      onlyDependOnLibsWithTags: ['type:core', 'type:wire', 'type:runtime', 'type:adapter'],
+      onlyDependOnLibsWithTags: ['type:core', 'type:wire', 'type:runtime', 'type:adapter', ...t],
     },
     {
       sourceTag: 'type:testing',
@@ -104,15 +106,17 @@ function depConstraints({ coreExternals }) {
       ...ONLY_ADAPTER_DRIVERS,
     },
     { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['*'], ...ONLY_ADAPTER_DRIVERS },
+    // End-to-end tests drive real services through the real client and bus.
+    { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['*'] },
   ];
 }
-const boundaries = (coreExternals, { allowCircularSelfDependency = false } = {}) => [
+const boundaries = (coreExternals, { allowCircularSelfDependency = false, tests = false } = {}) => [
   'error',
   {
     allow: [],
     banTransitiveDependencies: true,
     allowCircularSelfDependency,
-    depConstraints: depConstraints({ coreExternals }),
+    depConstraints: depConstraints({ coreExternals, tests }),
   },
 ];
 
@@ -144,9 +148,9 @@ export default [
       'max-len': ['warn', { code: 100, ignoreUrls: true, ignoreRegExpLiterals: true }],
     },
   },
-  // Adapters may import drivers.
+  // Adapters (and end-to-end tests) may import drivers.
   {
-    files: filesOf('type:adapter'),
+    files: [...filesOf('type:adapter'), ...filesOf('type:e2e')],
     rules: { 'no-restricted-imports': restrictImports(DEEP_IMPORT) },
   },
   // The core: nothing external, and deterministic (STYLE.md rule 1).
@@ -187,7 +191,7 @@ export default [
       // Tests of the core may use fast-check and node:*; the Nx rule needs the same allowance.
       // Tests may also import their own lib by name, exercising its curated entry point.
       '@nx/enforce-module-boundaries': boundaries(['fast-check', '@jest/globals'], {
-        allowCircularSelfDependency: true,
+        allowCircularSelfDependency: true, tests: true,
       }),
     },
   },

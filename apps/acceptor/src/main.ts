@@ -1,0 +1,124 @@
+import { AcceptorCore, type AcceptorDurableState } from '@synod/protocol';
+import {
+  commonConfig,
+  CoreDriver,
+  type Logger,
+  parsers,
+  runService,
+  serveStatus,
+} from '@synod/runtime';
+import { RedisAcceptorStore, StoreError } from '@synod/store-redis';
+import { connectNats } from '@synod/transport-nats';
+
+const config = {
+  ...commonConfig,
+  redisUrl: {
+    name: 'REDIS_URL', help: "this acceptor's own Redis (appendonly yes, appendfsync always)",
+    default: 'redis://127.0.0.1:6379', parse: parsers.url(['redis', 'rediss']),
+    example: 'redis://redis-a1:6379',
+  },
+  init: {
+    name: 'SYNOD_ACCEPTOR_INIT',
+    help: 'true only on the very first start of a new acceptor: an empty Redis is then a new ' +
+      'member, not a lost memory',
+    default: false, parse: parsers.bool, example: 'true',
+  },
+  allowNonDurable: {
+    name: 'SYNOD_DEV_ALLOW_NONDURABLE',
+    help: 'development only: run on a Redis without appendfsync always (votes can be lost)',
+    default: false, parse: parsers.bool, example: 'false',
+  },
+};
+
+interface Voting {
+  readonly core: AcceptorCore;
+  readonly driver: CoreDriver<unknown>;
+}
+
+/** Loads durable state; a typed store error leaves the acceptor up but not voting. */
+async function loadState(store: RedisAcceptorStore, log: Logger):
+  Promise<{ state: AcceptorDurableState } | { refused: StoreError }> {
+  try {
+    return { state: await store.load() };
+  } catch (e) {
+    if (e instanceof StoreError) {
+      log.error({ code: e.code, err: e }, `NOT VOTING: ${e.message}`);
+      return { refused: e };
+    }
+    throw e;
+  }
+}
+
+void runService({
+  name: 'synod-acceptor',
+  summary: 'promises and accepts proposals; every vote is durable in Redis before its reply',
+  config,
+  nodeId: (c) => c.nodeId,
+  healthPort: (c) => c.healthPort,
+  logLevel: (c) => c.logLevel,
+  async start(c, log) {
+    if (c.allowNonDurable) {
+      log.warn({}, '!!! SYNOD_DEV_ALLOW_NONDURABLE is set: votes may be lost on a crash; ' +
+        'never use this in production !!!');
+    }
+    const store = new RedisAcceptorStore({
+      url: c.redisUrl, cluster: c.cluster, acceptorId: c.nodeId, init: c.init,
+      allowNonDurable: c.allowNonDurable,
+    });
+    const loaded = await loadState(store, log);
+    const transport = await connectNats({
+      servers: c.natsUrl.split(','),
+      name: `synod-acceptor-${c.nodeId}`,
+      ...(c.natsUser === '' ? {} : { user: c.natsUser, pass: c.natsPassword }),
+      onStatus: (s) => log.info({ nats: s }, 'nats status'),
+    });
+    let voting: Voting | null = null;
+    let refusal: string | null = 'refused' in loaded ? `${loaded.refused.code}: ${loaded.refused.message}` : null;
+    if ('state' in loaded) {
+      const core = new AcceptorCore({ id: c.nodeId }, loaded.state);
+      const driver = new CoreDriver({
+        cluster: c.cluster, role: 'acceptor', id: c.nodeId, core, transport, tickMs: 1000,
+        logger: log,
+        persist: (p) => store.persist(p),
+        onFatal: (e) => {
+          // Memory is now ahead of Redis: stop voting at once and let the supervisor restart
+          // us from what is durable.
+          refusal = `persist failed: ${e instanceof Error ? e.message : String(e)}`;
+          log.error({ err: e }, 'persist failed: exiting so that the acceptor restarts from Redis');
+          setTimeout(() => process.exit(1), 50);
+        },
+      });
+      driver.start();
+      voting = { core, driver: driver as CoreDriver<unknown> };
+      log.info({ promised: core.promised, accepted: core.acceptedEntries().length },
+        'acceptor voting');
+    }
+    const status = (): { role: 'acceptor'; id: string; [k: string]: unknown } => ({
+      role: 'acceptor', id: c.nodeId, voting: voting !== null && refusal === null,
+      refusal, promised: voting?.core.promised ?? null,
+      acceptedSlots: voting?.core.acceptedEntries().length ?? 0,
+      nats: transport.status(),
+      ...(voting === null ? {} : {
+        ...voting.driver.stats, rejectedBy: Object.fromEntries(voting.driver.rejected),
+      }),
+    });
+    const statusSub = serveStatus(transport, c.cluster, status);
+    return {
+      health: {
+        live: () => true,
+        ready: () => {
+          if (refusal !== null) return { ok: false, reason: refusal };
+          if (!transport.status().connected) return { ok: false, reason: 'not connected to NATS' };
+          return { ok: true };
+        },
+        status,
+      },
+      async stop() {
+        statusSub.unsubscribe();
+        await voting?.driver.stop();
+        await transport.close();
+        await store.close();
+      },
+    };
+  },
+});

@@ -1,0 +1,149 @@
+import {
+  decodeReadRequest,
+  DecodeError,
+  encodeApi,
+  ERROR_HEADER,
+  logSubject,
+  readSubject,
+} from '@synod/codec';
+import { type Decision, LearnerCore } from '@synod/protocol';
+import {
+  acceptorsConfig,
+  commonConfig,
+  CoreDriver,
+  type Logger,
+  parsers,
+  runService,
+  serveStatus,
+  type Transport,
+  type TransportMessage,
+} from '@synod/runtime';
+import { RedisLearnerStore } from '@synod/store-redis';
+import { connectNats } from '@synod/transport-nats';
+import { LogIndex } from './log-index.js';
+
+const config = {
+  ...commonConfig,
+  acceptors: acceptorsConfig,
+  redisUrl: {
+    name: 'REDIS_URL', help: "the learner's Redis, where it keeps the decided log",
+    default: 'redis://127.0.0.1:6379', parse: parsers.url(['redis', 'rediss']),
+    example: 'redis://redis-l1:6379',
+  },
+  catchupTicks: {
+    name: 'SYNOD_CATCHUP_TICKS', help: 'ticks without progress, while behind, before catching up',
+    default: 10, parse: parsers.int(1, 100_000), example: '10',
+  },
+  allowNonDurable: {
+    name: 'SYNOD_DEV_ALLOW_NONDURABLE', help: 'development only: accept a Redis without AOF always',
+    default: false, parse: parsers.bool, example: 'false',
+  },
+};
+
+const enc = new TextEncoder();
+
+/** Rebuilds the duplicate index from the stored, already delivered log. */
+async function rebuildIndex(store: RedisLearnerStore, upTo: number, index: LogIndex): Promise<void> {
+  for (let from = 0; from < upTo; from += 1000) {
+    for (const d of await store.read(from, Math.min(upTo, from + 1000) - 1)) index.add(d);
+  }
+}
+
+/** Answers `read` requests from the stored log; bad requests get a typed error header. */
+function serveReads(o: {
+  transport: Transport; cluster: string; id: string; store: RedisLearnerStore;
+  index: LogIndex; delivered: () => number; log: Logger; rejected: Map<string, number>;
+}): void {
+  const fail = (m: TransportMessage, code: string, message: string): void => {
+    o.rejected.set(`read:${code}`, (o.rejected.get(`read:${code}`) ?? 0) + 1);
+    o.log.warn({ code, detail: message.slice(0, 200) }, 'rejected read');
+    o.transport.respond(m, enc.encode(JSON.stringify({ v: 1, error: { code, message } })),
+      { [ERROR_HEADER]: code });
+  };
+  o.transport.subscribe(readSubject(o.cluster), (m) => {
+    let req;
+    try {
+      req = decodeReadRequest(m.data);
+    } catch (e) {
+      if (e instanceof DecodeError) return fail(m, 'BAD_REQUEST', e.message);
+      throw e;
+    }
+    const next = o.delivered();
+    const to = Math.min(next - 1, req.fromSlot + req.limit - 1);
+    const read = to < req.fromSlot ? Promise.resolve([]) : o.store.read(req.fromSlot, to);
+    read.then(
+      (ds) => o.transport.respond(m, encodeApi({
+        learner: o.id, nextSlot: next, entries: ds.map((d) => o.index.entry(d)),
+      })),
+      (e: unknown) => fail(m, 'UNAVAILABLE', e instanceof Error ? e.message : String(e)),
+    );
+  }, { queue: `synod-${o.cluster}-learners` });
+}
+
+void runService({
+  name: 'synod-learner',
+  summary: 'learns chosen values, keeps the decided log in Redis, serves read and watch',
+  config,
+  nodeId: (c) => c.nodeId,
+  healthPort: (c) => c.healthPort,
+  logLevel: (c) => c.logLevel,
+  async start(c, log) {
+    const store = new RedisLearnerStore({
+      url: c.redisUrl, cluster: c.cluster, learnerId: c.nodeId, allowNonDurable: c.allowNonDurable,
+    });
+    const durable = await store.load();
+    const index = new LogIndex();
+    await rebuildIndex(store, durable.nextSlot, index);
+    const transport = await connectNats({
+      servers: c.natsUrl.split(','),
+      name: `synod-learner-${c.nodeId}`,
+      ...(c.natsUser === '' ? {} : { user: c.natsUser, pass: c.natsPassword }),
+      onStatus: (s) => log.info({ nats: s }, 'nats status'),
+    });
+    const core = new LearnerCore({
+      id: c.nodeId, acceptors: c.acceptors, catchupTicks: c.catchupTicks,
+    }, durable);
+    let delivered = durable.nextSlot;
+    const onCommitted = (ds: readonly Decision[]): void => {
+      for (const d of ds) index.add(d);
+      delivered = (ds[ds.length - 1]?.slot ?? delivered - 1) + 1;
+      transport.publish(logSubject(c.cluster, c.nodeId),
+        encodeApi({ learner: c.nodeId, entries: ds.map((d) => index.entry(d)) }));
+    };
+    // Decisions restored from Redis that the core delivers at once are published on start.
+    const driver = new CoreDriver({
+      cluster: c.cluster, role: 'learner', id: c.nodeId, core, transport, tickMs: c.tickMs,
+      logger: log,
+      persist: (p) => store.persist(p.decisions, p.nextSlot),
+      onCommitted,
+      onFatal: () => setTimeout(() => process.exit(1), 50),
+    });
+    const rejected = new Map<string, number>();
+    serveReads({
+      transport, cluster: c.cluster, id: c.nodeId, store, index, delivered: () => delivered, log,
+      rejected,
+    });
+    const status = (): { role: 'learner'; id: string; [k: string]: unknown } => ({
+      role: 'learner', id: c.nodeId, nextSlot: delivered, highestKnown: core.highestSlotKnown,
+      nats: transport.status(), ...driver.stats,
+      rejectedBy: { ...Object.fromEntries(driver.rejected), ...Object.fromEntries(rejected) },
+    });
+    const statusSub = serveStatus(transport, c.cluster, status);
+    driver.start();
+    log.info({ nextSlot: delivered }, 'learner running');
+    return {
+      health: {
+        live: () => true,
+        ready: () => transport.status().connected
+          ? { ok: true } : { ok: false, reason: 'not connected to NATS' },
+        status,
+      },
+      async stop() {
+        statusSub.unsubscribe();
+        await driver.stop();
+        await transport.close();
+        await store.close();
+      },
+    };
+  },
+});

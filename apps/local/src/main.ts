@@ -1,0 +1,161 @@
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { LocalCluster, natsAnswers, redisAnswers } from '@synod/testing';
+
+const HELP = `npm start: run a whole Synod cluster on this machine
+
+Starts nats-server, one redis-server per acceptor and per learner (appendonly yes,
+appendfsync always), then every service as its own OS process, restarts any that dies, and
+serves until Ctrl-C, when it stops everything it started.
+
+Usage: npm start -- [options]
+
+Options:
+  --acceptors N    acceptors (default 3)
+  --proposers N    proposers (default 2)
+  --learners N     learners (default 1)
+  --cluster NAME   cluster name (default synod)
+  --data-dir DIR   where Redis data and logs live (default .synod/)
+  --fresh          wipe the data dir first (a new, empty log)
+  --quiet          print only the summary, not the services' log lines
+  -h, --help       this help
+
+Environment:
+  NATS_URL    use this NATS server when it answers, instead of starting one
+  REDIS_URL   use this one Redis for every node when it answers (development only)
+  OTEL_*      passed through to the services`;
+
+interface LogLine {
+  time?: string;
+  level?: string;
+  node?: string;
+  msg?: string;
+  [k: string]: unknown;
+}
+
+const COLORS: Record<string, string> = { a: '36', p: '35', l: '33' };
+
+function pretty(id: string, raw: string, tty: boolean): string | null {
+  let o: LogLine;
+  try {
+    o = JSON.parse(raw) as LogLine;
+  } catch {
+    return `${id.padEnd(4)} ${raw}`;
+  }
+  if (o.level === 'debug') return null;
+  const t = (o.time ?? '').slice(11, 23);
+  const { time: _t, level, node: _n, msg, service: _s, pid: _p, hostname: _h, ...rest } = o;
+  const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest).slice(0, 160)}` : '';
+  const tag = tty ? `\x1b[${COLORS[id[0] ?? ''] ?? '37'}m${id.padEnd(4)}\x1b[0m` : id.padEnd(4);
+  const lvl = level === 'info' ? '' : `${(level ?? '').toUpperCase()} `;
+  return `${t} ${tag} ${lvl}${msg ?? ''}${extra}`;
+}
+
+async function usable(url: string | undefined, probe: (h: string, p: number) => Promise<boolean>):
+  Promise<string | undefined> {
+  if (url === undefined || url === '') return undefined;
+  const u = new URL(url);
+  return (await probe(u.hostname, Number(u.port))) ? url : undefined;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      acceptors: { type: 'string' }, proposers: { type: 'string' }, learners: { type: 'string' },
+      cluster: { type: 'string' }, 'data-dir': { type: 'string' }, fresh: { type: 'boolean' },
+      quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  const count = (name: string, v: string | undefined, d: number): number => {
+    const n = v === undefined ? d : Number(v);
+    if (!Number.isSafeInteger(n) || n < 1 || n > 9) throw new Error(`--${name} must be 1..9`);
+    return n;
+  };
+  const root = resolve(__dirname, '../../..');
+  const base = resolve(values['data-dir'] ?? join(root, '.synod'));
+  if (values.fresh === true) rmSync(join(base, 'data'), { recursive: true, force: true });
+  const logDir = join(base, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const natsUrl = await usable(process.env['NATS_URL'], natsAnswers);
+  const redisUrl = await usable(process.env['REDIS_URL'], redisAnswers);
+  if (redisUrl !== undefined) {
+    process.stderr.write('WARNING: REDIS_URL is shared by every acceptor: fine for development,\n' +
+      'but one Redis failure then erases a quorum. Production gives each acceptor its own.\n');
+  }
+  const tty = process.stdout.isTTY === true;
+  const quiet = values.quiet === true;
+  const dist = join(root, 'dist', 'apps');
+  process.stdout.write('starting Synod...\n');
+  const cluster = await LocalCluster.start({
+    mains: {
+      acceptor: join(dist, 'acceptor', 'main.js'),
+      proposer: join(dist, 'proposer', 'main.js'),
+      learner: join(dist, 'learner', 'main.js'),
+    },
+    acceptors: count('acceptors', values.acceptors, 3),
+    proposers: count('proposers', values.proposers, 2),
+    learners: count('learners', values.learners, 1),
+    cluster: values.cluster ?? 'synod',
+    dataDir: join(base, 'data'),
+    supervise: true,
+    ...(natsUrl === undefined ? {} : { natsUrl }),
+    ...(redisUrl === undefined ? {} : { redisUrl }),
+    env: Object.fromEntries(Object.entries(process.env)
+      .filter((e): e is [string, string] => e[0].startsWith('OTEL_') && e[1] !== undefined)),
+    onLine: (id, line) => {
+      appendFileSync(join(logDir, `${id}.log`), `${line}\n`);
+      if (quiet) return;
+      const p = pretty(id, line, tty);
+      if (p !== null) process.stdout.write(`${p}\n`);
+    },
+  });
+  const info = {
+    cluster: cluster.cluster, natsUrl: cluster.natsUrl, pid: process.pid,
+    services: [...cluster.nodes.values()].map((n) => ({
+      id: n.id, role: n.role, pid: n.proc?.pid ?? null, health: `http://127.0.0.1:${n.healthPort}`,
+      redis: n.redis?.url ?? (n.role === 'proposer' ? null : redisUrl ?? null),
+    })),
+  };
+  const clusterFile = join(base, 'cluster.json');
+  writeFileSync(clusterFile, JSON.stringify(info, null, 2) + '\n');
+  const rows = info.services.map((s) =>
+    `  ${s.id.padEnd(4)} ${s.role.padEnd(9)} pid ${String(s.pid).padEnd(8)} ${s.health}` +
+    `${s.redis === null ? '' : `  ${s.redis}`}`);
+  process.stdout.write(`
+Synod is up: cluster '${cluster.cluster}', NATS ${cluster.natsUrl}
+${rows.join('\n')}
+  data ${join(base, 'data')}   logs ${logDir}
+
+From another terminal:
+  npx synod propose hello      # choose a value; prints its slot
+  npx synod read 0             # read slot 0 from a learner
+  npx synod watch --from 0     # follow the log
+  npx synod status             # leader, acceptors, last chosen slot
+  npm run demo                 # a scripted story against this cluster
+
+Ctrl-C stops everything.
+`);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping services, Redis and NATS...\n`);
+    void cluster.stop().then(() => {
+      rmSync(clusterFile, { force: true });
+      process.stdout.write('stopped.\n');
+      process.exit(0);
+    });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`npm start: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

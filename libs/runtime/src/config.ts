@@ -1,0 +1,106 @@
+/**
+ * Configuration from environment variables, validated at start. Every error names the
+ * variable, what was wrong and how to fix it; all errors are reported at once.
+ */
+
+/** One environment variable of a service. */
+export interface VarSpec<T> {
+  readonly name: string;
+  readonly help: string;
+  /** Used when the variable is unset; absent means the variable is required. */
+  readonly default?: T;
+  /** Turns the raw text into a value, or throws an Error whose message says what is wrong. */
+  readonly parse: (raw: string) => T;
+  /** Shown in the fix hint, e.g. `a1,a2,a3`. */
+  readonly example: string;
+}
+
+/** Raised when configuration is invalid; `problems` lists every bad variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'SYNOD_CONFIG';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+type Specs = Record<string, VarSpec<unknown>>;
+type Values<S extends Specs> = { [K in keyof S]: S[K] extends VarSpec<infer T> ? T : never };
+
+/** Reads and validates every variable of `specs` from `env`; throws {@link ConfigError}. */
+export function readConfig<S extends Specs>(specs: S, env: NodeJS.ProcessEnv): Values<S> {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, spec] of Object.entries(specs)) {
+    const raw = env[spec.name];
+    if (raw === undefined || raw === '') {
+      if ('default' in spec) out[key] = spec.default;
+      else problems.push(`${spec.name} is not set: ${spec.help}. Set it, e.g. ${spec.name}=${spec.example}`);
+      continue;
+    }
+    try {
+      out[key] = spec.parse(raw);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      problems.push(`${spec.name}=${JSON.stringify(raw)} is invalid: ${why}. ` +
+        `Expected ${spec.help}, e.g. ${spec.name}=${spec.example}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as Values<S>;
+}
+
+/** A usage table of the variables (for `--help` and the README). */
+export function describeConfig(specs: Specs): string {
+  const rows = Object.values(specs).map((s) =>
+    `  ${s.name.padEnd(30)} ${s.help}${'default' in s ? ` (default: ${String(s.default)})` : ' (required)'}`);
+  return rows.join('\n');
+}
+
+const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Parsers shared by the services. */
+export const parsers = {
+  token(raw: string): string {
+    if (!TOKEN.test(raw)) throw new Error('must be 1 to 64 of [A-Za-z0-9_-]');
+    return raw;
+  },
+  tokenList(raw: string): string[] {
+    const ids = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (ids.length === 0) throw new Error('must list at least one id');
+    for (const id of ids) if (!TOKEN.test(id)) throw new Error(`'${id}' is not 1 to 64 of [A-Za-z0-9_-]`);
+    if (new Set(ids).size !== ids.length) throw new Error('lists an id twice');
+    return ids;
+  },
+  int(min: number, max: number) {
+    return (raw: string): number => {
+      const n = Number(raw);
+      if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`must be an integer in ${min}..${max}`);
+      return n;
+    };
+  },
+  bool(raw: string): boolean {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new Error('must be true or false');
+  },
+  url(schemes: readonly string[]) {
+    return (raw: string): string => {
+      for (const part of raw.split(',')) {
+        let u: URL;
+        try {
+          u = new URL(part.trim());
+        } catch {
+          throw new Error(`'${part}' is not a URL`);
+        }
+        if (!schemes.includes(u.protocol.replace(/:$/, ''))) {
+          throw new Error(`scheme must be one of ${schemes.join(', ')}`);
+        }
+      }
+      return raw;
+    };
+  },
+  text(raw: string): string {
+    return raw;
+  },
+};

@@ -1,0 +1,94 @@
+import { ConfigError, describeConfig, readConfig, type VarSpec } from './config.js';
+import { type HealthServer, type HealthSource, startHealthServer } from './health.js';
+import { createLogger, type Logger } from './logger.js';
+
+type Specs = Record<string, VarSpec<unknown>>;
+type Values<S extends Specs> = { [K in keyof S]: S[K] extends VarSpec<infer T> ? T : never };
+
+/** What a started service hands back to the bootstrap. */
+export interface RunningService {
+  readonly health: HealthSource;
+  /** Graceful stop: stop taking work, finish what is in flight, drain the bus. */
+  stop(): Promise<void>;
+}
+
+/** A service's description for {@link runService}. */
+export interface ServiceDefinition<S extends Specs> {
+  /** `synod-acceptor`, ... (the OTel service name, the log `service` field). */
+  readonly name: string;
+  readonly summary: string;
+  readonly config: S;
+  /** Picks the node id out of the config (for logs). */
+  readonly nodeId: (c: Values<S>) => string;
+  /** Port of the health server, from the config. */
+  readonly healthPort: (c: Values<S>) => number;
+  readonly logLevel?: (c: Values<S>) => string;
+  readonly start: (c: Values<S>, log: Logger) => Promise<RunningService>;
+}
+
+/** Exit code for bad configuration (sysexits EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
+/**
+ * The common life of a Synod service process: `--help`, configuration from the environment
+ * (every problem named at once, exit 78), structured logs, the health server, and a graceful
+ * shutdown on SIGTERM/SIGINT (exit 0; a second signal or a 10 s stall forces exit 1).
+ */
+export async function runService<S extends Specs>(def: ServiceDefinition<S>): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(`${def.name}: ${def.summary}\n\nConfiguration (environment variables):\n` +
+      `${describeConfig(def.config)}\n\nEndpoints: GET /healthz, /readyz, /status, /metrics on ` +
+      'the health port.\n');
+    return;
+  }
+  let config: Values<S>;
+  try {
+    config = readConfig(def.config, process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${def.name}: ${e.message}\nRun with --help to list every variable.\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw e;
+  }
+  const log = createLogger({
+    service: def.name, nodeId: def.nodeId(config), level: def.logLevel?.(config) ?? 'info',
+  });
+  let running: RunningService;
+  let health: HealthServer;
+  try {
+    running = await def.start(config, log);
+    health = await startHealthServer(running.health, def.healthPort(config));
+  } catch (e) {
+    log.error({ err: e }, 'failed to start');
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 100).unref();
+    return;
+  }
+  log.info({ healthPort: health.port }, `${def.name} started`);
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      log.error({}, 'shutdown took over 10 s: exiting');
+      process.exit(1);
+    }, 10_000).unref();
+    void running.stop().then(() => health.close()).then(
+      () => {
+        log.info({}, 'stopped');
+        process.exit(0);
+      },
+      (e: unknown) => {
+        log.error({ err: e }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}

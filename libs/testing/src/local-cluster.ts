@@ -1,0 +1,246 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { startNats, type NatsServer } from './infra/nats.js';
+import { freePort, sleep } from './infra/net.js';
+import { type RedisServer, startRedis } from './infra/redis.js';
+import { type ServiceProcess, spawnService } from './infra/service.js';
+
+/** The three service roles. */
+export type ServiceRole = 'acceptor' | 'proposer' | 'learner';
+
+/** Settings of a {@link LocalCluster}. */
+export interface LocalClusterOptions {
+  /** Path of the bundled `main.js` of each role (build them first: tools/build-apps.mjs). */
+  readonly mains: Readonly<Record<ServiceRole, string>>;
+  readonly acceptors?: number;
+  readonly proposers?: number;
+  readonly learners?: number;
+  readonly cluster?: string;
+  /** Where Redis keeps each node's data; kept across runs. Default: temp dirs. */
+  readonly dataDir?: string;
+  /** Use this NATS instead of starting one. */
+  readonly natsUrl?: string;
+  /**
+   * Use this one Redis for every acceptor and learner instead of one each (development only:
+   * a Redis shared by acceptors is a single failure that can erase a quorum's memory).
+   */
+  readonly redisUrl?: string;
+  /** Port for the NATS server it starts (default: 4222 when free, else any). */
+  readonly natsPort?: number;
+  readonly tickMs?: number;
+  /** Extra environment for every service (e.g. OTEL_*), or per role. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly roleEnv?: Partial<Readonly<Record<ServiceRole, Readonly<Record<string, string>>>>>;
+  /** Receives every output line of every service. */
+  readonly onLine?: (id: string, line: string) => void;
+  /** Restart a service that dies on its own (like a supervisor). Default false. */
+  readonly supervise?: boolean;
+}
+
+/** One service of the cluster. */
+export interface LocalNode {
+  readonly id: string;
+  readonly role: ServiceRole;
+  readonly healthPort: number;
+  readonly env: Readonly<Record<string, string>>;
+  /** The node's own Redis (acceptors and learners). */
+  readonly redis: RedisServer | null;
+  proc: ServiceProcess | null;
+}
+
+/**
+ * A whole Synod cluster on this machine: one nats-server, one redis-server (AOF always) per
+ * acceptor and per learner, and every service as its own OS process. Used by `npm start` and
+ * by the integration tests; everything it starts it stops, by PID.
+ */
+export class LocalCluster {
+  readonly nodes = new Map<string, LocalNode>();
+  readonly cluster: string;
+  private stopping = false;
+
+  private constructor(
+    private readonly o: LocalClusterOptions,
+    readonly natsUrl: string,
+    private readonly nats: NatsServer | null,
+  ) {
+    this.cluster = o.cluster ?? 'synod';
+  }
+
+  /** Starts NATS, the Redis servers and every service, and waits until all are ready. */
+  static async start(o: LocalClusterOptions): Promise<LocalCluster> {
+    let nats: NatsServer | null = null;
+    let natsUrl = o.natsUrl;
+    if (natsUrl === undefined) {
+      nats = await startNats({ port: o.natsPort ?? await pickPort(4222) });
+      natsUrl = nats.url;
+    }
+    const c = new LocalCluster(o, natsUrl, nats);
+    try {
+      const ids = (p: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${p}${i + 1}`);
+      const acceptors = ids('a', o.acceptors ?? 3);
+      for (const id of acceptors) await c.addNode('acceptor', id, acceptors);
+      for (const id of ids('p', o.proposers ?? 2)) await c.addNode('proposer', id, acceptors);
+      for (const id of ids('l', o.learners ?? 1)) await c.addNode('learner', id, acceptors);
+      await c.waitReady();
+    } catch (e) {
+      await c.stop();
+      throw e;
+    }
+    return c;
+  }
+
+  /** Ids of the acceptors. */
+  get acceptorIds(): string[] {
+    return [...this.nodes.values()].filter((n) => n.role === 'acceptor').map((n) => n.id);
+  }
+
+  /** Adds and starts a service (e.g. a third proposer while load runs). */
+  async addNode(role: ServiceRole, id: string, acceptors = this.acceptorIds): Promise<LocalNode> {
+    let redis: RedisServer | null = null;
+    let fresh = false;
+    if (role !== 'proposer' && this.o.redisUrl !== undefined) {
+      fresh = true;
+    } else if (role !== 'proposer') {
+      const dir = this.o.dataDir === undefined ? undefined : join(this.o.dataDir, `redis-${id}`);
+      if (dir !== undefined) {
+        fresh = !existsSync(dir);
+        mkdirSync(dir, { recursive: true });
+      } else fresh = true;
+      redis = await startRedis(dir === undefined ? {} : { dir });
+    }
+    const healthPort = await freePort();
+    const env: Record<string, string> = {
+      SYNOD_CLUSTER: this.cluster, SYNOD_NODE_ID: id, NATS_URL: this.natsUrl,
+      SYNOD_HEALTH_PORT: String(healthPort), SYNOD_ACCEPTORS: acceptors.join(','),
+      SYNOD_TICK_MS: String(this.o.tickMs ?? 20),
+      ...(redis === null ? {} : { REDIS_URL: redis.url }),
+      ...(role !== 'proposer' && this.o.redisUrl !== undefined ? { REDIS_URL: this.o.redisUrl } : {}),
+      ...(role === 'acceptor' && fresh ? { SYNOD_ACCEPTOR_INIT: 'true' } : {}),
+      ...this.o.env, ...this.o.roleEnv?.[role],
+    };
+    const node: LocalNode = { id, role, healthPort, env, redis, proc: null };
+    this.nodes.set(id, node);
+    await this.spawn(node);
+    return node;
+  }
+
+  /** The node called `id`. */
+  node(id: string): LocalNode {
+    const n = this.nodes.get(id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** Sends a signal to a service process (default SIGKILL, i.e. `kill -9`). */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const n = this.node(id);
+    const p = n.proc;
+    if (p === null) return;
+    if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') n.proc = null;
+    await p.kill(signal);
+  }
+
+  /** Starts a killed service again with the same configuration and Redis. */
+  async restart(id: string): Promise<void> {
+    const n = this.node(id);
+    if (n.proc?.running() === true) await this.kill(id, 'SIGKILL');
+    // An acceptor is initialised only once; from now on an empty Redis means lost memory.
+    const { SYNOD_ACCEPTOR_INIT: _init, ...env } = n.env;
+    const again: LocalNode = { ...n, env, proc: null };
+    this.nodes.set(id, again);
+    await this.spawn(again);
+  }
+
+  /** Removes a service: SIGTERM, then forget it. */
+  async remove(id: string): Promise<void> {
+    const n = this.node(id);
+    const p = n.proc;
+    n.proc = null;
+    await p?.stop();
+    this.nodes.delete(id);
+  }
+
+  /** Waits until every running service (or those named) answers 200 on /readyz. */
+  async waitReady(ids?: readonly string[], timeoutMs = 30_000): Promise<void> {
+    const want = ids ?? [...this.nodes.keys()];
+    const deadline = Date.now() + timeoutMs;
+    for (const id of want) {
+      const n = this.node(id);
+      for (;;) {
+        if (await httpOk(n.healthPort, '/readyz')) break;
+        if (n.proc !== null && !n.proc.running()) {
+          throw new Error(`${id} exited before it was ready:\n${n.proc.output(30)}`);
+        }
+        if (Date.now() > deadline) {
+          throw new Error(`${id} not ready after ${timeoutMs} ms:\n${n.proc?.output(30) ?? ''}`);
+        }
+        await sleep(50);
+      }
+    }
+  }
+
+  /** GETs a health endpoint of a node: status code and body. */
+  async health(id: string, path: string): Promise<{ status: number; body: string }> {
+    return httpGet(this.node(id).healthPort, path);
+  }
+
+  /** Stops every service (SIGTERM), then the Redis servers and NATS. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.nodes.values()].map(async (n) => {
+      const p = n.proc;
+      n.proc = null;
+      await p?.stop(10_000);
+    }));
+    await Promise.all([...this.nodes.values()].map((n) => n.redis?.stop()));
+    await this.nats?.stop();
+  }
+
+  private async spawn(n: LocalNode): Promise<void> {
+    const main = this.o.mains[n.role];
+    const proc = await spawnService(process.execPath, ['--enable-source-maps', main], { ...n.env });
+    n.proc = proc;
+    const onLine = this.o.onLine;
+    if (onLine !== undefined) {
+      const off = proc.onLine((line) => onLine(n.id, line));
+      void proc.exited.then(() => off());
+    }
+    void proc.exited.then(async (e) => {
+      if (this.stopping || n.proc !== proc || this.o.supervise !== true) return;
+      onLine?.(n.id, `exited (code ${e.code}, signal ${e.signal}); restarting in 1 s`);
+      await sleep(1000);
+      if (!this.stopping && n.proc === proc) await this.restart(n.id);
+    });
+  }
+}
+
+async function pickPort(preferred: number): Promise<number> {
+  const free = await new Promise<boolean>((resolve) => {
+    const s = http.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(preferred, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+  return free ? preferred : freePort();
+}
+
+function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, timeout: 1000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function httpOk(port: number, path: string): Promise<boolean> {
+  try {
+    return (await httpGet(port, path)).status === 200;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * @synod/transport-nats: the NATS adapter of the runtime's `Transport` port, and the only
+ * place in the repository that imports `@nats-io/*`.
+ */
+export {
+  connectNats,
+  type NatsConnectOptions,
+  type NatsTlsOptions,
+} from './connect.js';
+export { NatsConnectError, NatsConnectErrorCode } from './errors.js';
+export { type NatsConnectionStatus, type NatsStatusEvent } from './status.js';
+export { NatsTransport } from './transport.js';
