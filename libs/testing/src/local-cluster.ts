@@ -26,6 +26,8 @@ export interface LocalClusterOptions {
    * a Redis shared by acceptors is a single failure that can erase a quorum's memory).
    */
   readonly redisUrl?: string;
+  /** For durability-guard tests: the fsync policy of the Redis servers it starts. */
+  readonly redisAppendfsync?: 'always' | 'everysec' | 'no';
   /** Port for the NATS server it starts (default: 4222 when free, else any). */
   readonly natsPort?: number;
   readonly tickMs?: number;
@@ -34,6 +36,8 @@ export interface LocalClusterOptions {
   readonly roleEnv?: Partial<Readonly<Record<ServiceRole, Readonly<Record<string, string>>>>>;
   /** Receives every output line of every service. */
   readonly onLine?: (id: string, line: string) => void;
+  /** Wait for every service to be ready before `start` resolves. Default true. */
+  readonly waitReady?: boolean;
   /** Restart a service that dies on its own (like a supervisor). Default false. */
   readonly supervise?: boolean;
 }
@@ -82,7 +86,7 @@ export class LocalCluster {
       for (const id of acceptors) await c.addNode('acceptor', id, acceptors);
       for (const id of ids('p', o.proposers ?? 2)) await c.addNode('proposer', id, acceptors);
       for (const id of ids('l', o.learners ?? 1)) await c.addNode('learner', id, acceptors);
-      await c.waitReady();
+      if (o.waitReady !== false) await c.waitReady();
     } catch (e) {
       await c.stop();
       throw e;
@@ -107,7 +111,10 @@ export class LocalCluster {
         fresh = !existsSync(dir);
         mkdirSync(dir, { recursive: true });
       } else fresh = true;
-      redis = await startRedis(dir === undefined ? {} : { dir });
+      redis = await startRedis({
+        ...(dir === undefined ? {} : { dir }),
+        ...(this.o.redisAppendfsync === undefined ? {} : { appendfsync: this.o.redisAppendfsync }),
+      });
     }
     const healthPort = await freePort();
     const env: Record<string, string> = {

@@ -1,0 +1,113 @@
+import type { SynodClient } from '@synod/client';
+import { compareMaybeBallots } from '@synod/protocol';
+import type { LocalCluster } from '@synod/testing';
+import {
+  acceptorState,
+  client,
+  eventually,
+  learnerLog,
+  lostAcks,
+  type Outcome,
+  proposeAll,
+  startCluster,
+} from './harness.js';
+
+const values = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+describe('faults on real processes', () => {
+  let cluster: LocalCluster;
+  let cl: SynodClient;
+  const acked: Outcome[] = [];
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    cl = await client(cluster);
+  });
+  afterAll(async () => {
+    await cl?.close();
+    await cluster?.stop();
+  });
+
+  /** Checks that every value acknowledged so far is in the learner's log at its slot. */
+  async function noAckLost(): Promise<void> {
+    const last = Math.max(...acked.map((o) => (o.ok ? o.slot : 0)));
+    await eventually(async () => (await learnerLog(cluster, 'l1')).size > last, 20_000, 'learner');
+    expect(lostAcks(acked, await learnerLog(cluster, 'l1'))).toEqual([]);
+  }
+
+  test('kill -9 of 1 of 3 acceptors under load: progress continues; after restart its ' +
+    'promise and votes are intact in Redis', async () => {
+    const load = proposeAll(cl, values('k1', 300), 8);
+    await new Promise((r) => setTimeout(r, 150));
+    await cluster.kill('a2', 'SIGKILL');
+    const before = await acceptorState(cluster, 'a2');
+    const out = await load;
+    acked.push(...out);
+    expect(out.filter((o) => !o.ok)).toEqual([]);
+    await cluster.restart('a2');
+    await cluster.waitReady(['a2']);
+    const after = await acceptorState(cluster, 'a2');
+    expect(compareMaybeBallots(after.promised, before.promised)).toBeGreaterThanOrEqual(0);
+    expect(after.accepted.length).toBeGreaterThanOrEqual(before.accepted.length);
+    const st = await cluster.health('a2', '/status');
+    expect(JSON.parse(st.body).voting).toBe(true);
+    await noAckLost();
+  });
+
+  test('kill -9 of 2 of 3 acceptors: typed errors, nothing inconsistent, service resumes', async () => {
+    await cluster.kill('a1', 'SIGKILL');
+    await cluster.kill('a3', 'SIGKILL');
+    const out = await proposeAll(cl, values('k2', 4), 2, 1500);
+    expect(out.every((o) => !o.ok && ['OUTCOME_UNKNOWN', 'UNAVAILABLE'].includes(o.code))).toBe(true);
+    await cluster.restart('a1');
+    await cluster.restart('a3');
+    await cluster.waitReady(['a1', 'a3']);
+    const again = await proposeAll(cl, values('k2b', 20), 4);
+    expect(again.filter((o) => !o.ok)).toEqual([]);
+    acked.push(...again);
+    await noAckLost();
+  });
+
+  test("an acceptor's Redis is killed (-9) and restarted with AOF always: no promise lost",
+    async () => {
+      const before = await acceptorState(cluster, 'a1');
+      await cluster.node('a1').redis?.kill('SIGKILL');
+      const during = proposeAll(cl, values('r', 50), 4);
+      await cluster.node('a1').redis?.restart();
+      acked.push(...(await during));
+      const after = await acceptorState(cluster, 'a1');
+      expect(compareMaybeBallots(after.promised, before.promised)).toBeGreaterThanOrEqual(0);
+      for (const e of before.accepted) {
+        const now = after.accepted.find((x) => x.slot === e.slot);
+        expect(now).toBeDefined();
+      }
+      // The acceptor either rode out the restart or exited to restart from Redis; either way
+      // the cluster decides.
+      if (cluster.node('a1').proc?.running() !== true) {
+        await cluster.restart('a1');
+        await cluster.waitReady(['a1']);
+      }
+      const more = await proposeAll(cl, values('r2', 20), 4);
+      expect(more.filter((o) => !o.ok)).toEqual([]);
+      acked.push(...more);
+      await noAckLost();
+    });
+
+  test('the leader proposer is killed mid-round: another completes; no acknowledged value lost',
+    async () => {
+      const st = await cl.status();
+      const leader = st.leader;
+      expect(leader).not.toBeNull();
+      const load = proposeAll(cl, values('pk', 300), 8);
+      await new Promise((r) => setTimeout(r, 100));
+      await cluster.kill(leader as string, 'SIGKILL');
+      const out = await load;
+      expect(out.filter((o) => !o.ok)).toEqual([]);
+      acked.push(...out);
+      await eventually(async () => {
+        const s = await cl.status();
+        return s.leader !== null && s.leader !== leader;
+      }, 10_000, 'a new leader');
+      await noAckLost();
+    });
+});
