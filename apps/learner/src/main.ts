@@ -124,7 +124,7 @@ void runService({
       rejected,
     });
     const status = (): { role: 'learner'; id: string; [k: string]: unknown } => ({
-      role: 'learner', id: c.nodeId, nextSlot: delivered, highestKnown: core.highestSlotKnown,
+      role: 'learner', id: c.nodeId, acceptors: c.acceptors, nextSlot: delivered, highestKnown: core.highestSlotKnown,
       nats: transport.status(), ...driver.stats,
       rejectedBy: { ...Object.fromEntries(driver.rejected), ...Object.fromEntries(rejected) },
     });

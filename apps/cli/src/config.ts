@@ -1,0 +1,112 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { type CommandLine, UsageError } from './args.js';
+
+/** The default NATS URL when nothing else names one. */
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+
+/** What `npm start` writes to `.synod/cluster.json` (only the fields the CLI uses). */
+export interface ClusterFile {
+  readonly path: string;
+  readonly natsUrl?: string;
+  readonly cluster?: string;
+  /** How many acceptors the local cluster runs (from its `services` list). */
+  readonly acceptors?: number;
+}
+
+/** Where the CLI connects, and how. */
+export interface Settings {
+  readonly natsUrl: string;
+  readonly cluster: string;
+  readonly timeoutMs: number;
+  readonly user?: string;
+  readonly pass?: string;
+  /** Acceptors the local cluster is known to run, for "answering x/y"; undefined if unknown. */
+  readonly expectedAcceptors?: number;
+}
+
+/** The repository root above `start` (a package.json named `synod`), or null. */
+export function findRepoRoot(start: string): string | null {
+  let dir = start;
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      try {
+        if ((JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === 'synod') {
+          return dir;
+        }
+      } catch {
+        // Not ours; keep walking up.
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+/** Reads `.synod/cluster.json` in `cwd`, else in the repo root; null if neither is usable. */
+export function readClusterFile(cwd: string, repoRoot: string | null): ClusterFile | null {
+  const candidates = [cwd, ...(repoRoot === null ? [] : [repoRoot])]
+    .map((d) => join(d, '.synod', 'cluster.json'));
+  for (const path of candidates) {
+    if (!existsSync(path)) continue;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(readFileSync(path, 'utf8'));
+    } catch {
+      continue;
+    }
+    if (typeof doc !== 'object' || doc === null) continue;
+    const o = doc as { natsUrl?: unknown; cluster?: unknown; services?: unknown };
+    const acceptors = Array.isArray(o.services)
+      ? o.services.filter((s) => (s as { role?: unknown } | null)?.role === 'acceptor').length
+      : 0;
+    return {
+      path,
+      ...(typeof o.natsUrl === 'string' && o.natsUrl !== '' ? { natsUrl: o.natsUrl } : {}),
+      ...(typeof o.cluster === 'string' && o.cluster !== '' ? { cluster: o.cluster } : {}),
+      ...(acceptors > 0 ? { acceptors } : {}),
+    };
+  }
+  return null;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Where to connect: each setting from its option, else the environment (`NATS_URL`,
+ * `SYNOD_CLUSTER`, `NATS_USER`/`NATS_PASSWORD`), else `.synod/cluster.json`, else the default.
+ */
+export function resolveSettings(
+  cl: CommandLine,
+  env: Readonly<Record<string, string | undefined>>,
+  file: ClusterFile | null,
+): Settings {
+  const nonEmpty = (s: string | undefined): string | undefined => (s === '' ? undefined : s);
+  const natsUrl = cl.nats ?? nonEmpty(env['NATS_URL']) ?? file?.natsUrl ?? DEFAULT_NATS_URL;
+  const cluster = cl.cluster ?? nonEmpty(env['SYNOD_CLUSTER']) ?? file?.cluster ?? 'synod';
+  if (!TOKEN.test(cluster)) {
+    throw new UsageError(`cluster name must be 1 to 64 characters of [A-Za-z0-9_-], got ` +
+      `'${cluster}'`, cl.command);
+  }
+  for (const url of natsUrl.split(',')) {
+    if (!/^(nats|tls|wss?):\/\/[^\s]+$/.test(url) && !/^[^\s/:]+:[0-9]+$/.test(url)) {
+      throw new UsageError(`not a NATS URL: '${url}' (expected e.g. ${DEFAULT_NATS_URL})`,
+        cl.command);
+    }
+  }
+  const user = nonEmpty(env['NATS_USER']);
+  const pass = nonEmpty(env['NATS_PASSWORD']);
+  // The local cluster's acceptor count applies only when talking to that very cluster.
+  const sameAsFile = file !== null && (file.cluster ?? 'synod') === cluster &&
+    (file.natsUrl === undefined || file.natsUrl === natsUrl);
+  return {
+    natsUrl,
+    cluster,
+    timeoutMs: cl.timeoutMs ?? 5000,
+    ...(user === undefined ? {} : { user }),
+    ...(pass === undefined ? {} : { pass }),
+    ...(sameAsFile && file.acceptors !== undefined ? { expectedAcceptors: file.acceptors } : {}),
+  };
+}

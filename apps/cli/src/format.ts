@@ -1,0 +1,108 @@
+import type { ClusterStatus, LogEntry, Proposed, ReadReply, ServiceStatus } from '@synod/client';
+import { type Ballot, describeBallot } from '@synod/protocol';
+
+/**
+ * A payload as one terminal-safe token: as is when it is printable, else JSON-quoted so that
+ * newlines and control characters cannot forge extra lines.
+ */
+export function showPayload(s: string): string {
+  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(s) ? JSON.stringify(s) : s;
+}
+
+/** Lines of one decided slot: one per command (`slot 12  [c-1#1] hello`), or the no-op. */
+export function entryLines(e: LogEntry): string[] {
+  const head = `slot ${e.slot}`;
+  if (e.value.kind === 'noop') return [`${head}  (no-op)`];
+  const dups = new Set(e.dups ?? []);
+  return e.value.cmds.map((c, i) =>
+    `${head}  [${c.clientId}#${c.seq}] ${showPayload(c.payload)}` +
+    (dups.has(i) ? '  (duplicate of an earlier slot: skipped)' : ''));
+}
+
+/** One JSON line: the entry as the learner gave it. */
+export function entryJson(e: LogEntry): string {
+  return JSON.stringify({ slot: e.slot, value: e.value, ...(e.dups ? { dups: e.dups } : {}) });
+}
+
+/** `chosen slot=12 client=c-… seq=1 (3.2 ms)`. */
+export function proposedLine(p: Proposed, ms: number): string {
+  return `chosen slot=${p.slot} client=${p.clientId} seq=${p.seq} (${ms.toFixed(1)} ms)`;
+}
+
+/** The JSON form of a chosen proposal. */
+export function proposedJson(p: Proposed, ms: number): string {
+  return JSON.stringify({ status: 'chosen', slot: p.slot, clientId: p.clientId, seq: p.seq,
+    ms: Math.round(ms * 10) / 10 });
+}
+
+/** Human lines of a range read: its entries, then where that learner stands. */
+export function rangeLines(r: ReadReply, fromSlot: number): string[] {
+  const lines = r.entries.flatMap(entryLines);
+  const n = r.entries.length;
+  const what = n === 0 ? `no decided slot from ${fromSlot}` : `${n} slot${n === 1 ? '' : 's'}`;
+  lines.push(`(${what}; learner ${r.learner} has delivered every slot below ${r.nextSlot})`);
+  return lines;
+}
+
+function isBallot(x: unknown): x is Ballot {
+  return typeof x === 'object' && x !== null && 'round' in x && 'proposer' in x &&
+    'incarnation' in x;
+}
+
+const ballotText = (x: unknown): string => (isBallot(x) ? describeBallot(x) : '-');
+const num = (x: unknown): string => (typeof x === 'number' ? String(x) : '?');
+
+/** The state, ballot and slot columns of one service. */
+function columns(s: ServiceStatus): [string, string, string] {
+  switch (s.role) {
+    case 'proposer': {
+      const state = typeof s['state'] === 'string' ? s['state'] : '?';
+      const leader = typeof s['leader'] === 'string' && state !== 'leader'
+        ? ` (leader ${s['leader']})` : '';
+      return [`${state}${leader}`, ballotText(s['ballot']),
+        `first unknown ${num(s['firstUnknown'])}, pending ${num(s['pending'])}, ` +
+        `in flight ${num(s['inflight'])}`];
+    }
+    case 'acceptor': {
+      const refusal = typeof s['refusal'] === 'string' ? `: ${s['refusal']}` : '';
+      const state = s['voting'] === true ? 'voting' : `NOT VOTING${refusal}`;
+      return [state, ballotText(s['promised']), `accepted ${num(s['acceptedSlots'])}`];
+    }
+    case 'learner':
+      return ['learning', '-', `next ${num(s['nextSlot'])}, highest known ` +
+        `${num(s['highestKnown'])}`];
+  }
+}
+
+/** Left-aligned columns separated by two spaces; the last column is not padded. */
+export function table(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) =>
+    r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+}
+
+/** The status table and its summary line. */
+export function statusLines(st: ClusterStatus, expectedAcceptors?: number): string[] {
+  const rows = [['ROLE', 'ID', 'STATE', 'BALLOT', 'SLOTS'],
+    ...st.services.map((s) => [s.role, s.id, ...columns(s)])];
+  const answering = st.acceptorsAnswering.length;
+  const total = expectedAcceptors === undefined ? '' : `/${expectedAcceptors}`;
+  const summary = `leader ${st.leader ?? 'none'} · acceptors answering ${answering}${total} ` +
+    `(${st.voting.length} voting) · last chosen slot ${st.lastChosenSlot ?? 'none'}`;
+  return [...table(rows), '', summary];
+}
+
+/** The JSON form of the status: one object. */
+export function statusJson(st: ClusterStatus, expectedAcceptors?: number): string {
+  return JSON.stringify({
+    leader: st.leader, acceptorsAnswering: st.acceptorsAnswering,
+    ...(expectedAcceptors === undefined ? {} : { acceptorsExpected: expectedAcceptors }),
+    voting: st.voting, lastChosenSlot: st.lastChosenSlot, services: st.services,
+  });
+}
+
+/** Quotes a word for a POSIX shell when it needs it. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}

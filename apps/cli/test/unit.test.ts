@@ -1,0 +1,124 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { summarizeStatus } from '@synod/client';
+import { parseCommandLine, UsageError } from '../src/args.js';
+import { findRepoRoot, readClusterFile, resolveSettings } from '../src/config.js';
+import { entryLines, shellQuote, statusLines } from '../src/format.js';
+
+describe('command line', () => {
+  test('global options go before or after the command; the value is every positional', () => {
+    expect(parseCommandLine(['--json', 'propose', 'SET', 'x', '1', '--cluster', 'prod']))
+      .toMatchObject({ command: 'propose', args: ['SET', 'x', '1'], json: true, cluster: 'prod' });
+    expect(parseCommandLine(['propose', '--', '-1', '--json'])).toMatchObject({
+      command: 'propose', args: ['-1', '--json'], json: false,
+    });
+    expect(parseCommandLine(['read', '--from', '10', '--limit', '5', '--timeout', '200']))
+      .toMatchObject({ command: 'read', from: 10, limit: 5, timeoutMs: 200 });
+    expect(parseCommandLine(['propose', 'x', '--client-id', 'c-1', '--seq', '0']))
+      .toMatchObject({ clientId: 'c-1', seq: 0 });
+    expect(parseCommandLine([])).toMatchObject({ command: null, help: false });
+    expect(parseCommandLine(['status', '-h'])).toMatchObject({ command: 'status', help: true });
+  });
+
+  test.each([
+    [['frob'], /unknown command 'frob'/],
+    [['propose', 'x', '--bogus'], /--bogus/],
+    [['read', '1', '--wait', '3'], /--wait does not apply to 'read'/],
+    [['watch', '--from', '-1'], /--from/],
+    [['watch', '--from', '1.5'], /--from must be an integer/],
+    [['status', '--timeout', '0'], /--timeout must be an integer >= 1/],
+    [['propose', 'x', '--client-id', 'no spaces'], /--client-id/],
+    [['read', '--limit'], /--limit/],
+  ])('usage error: %j', (argv, message) => {
+    expect(() => parseCommandLine(argv)).toThrow(UsageError);
+    expect(() => parseCommandLine(argv)).toThrow(message);
+  });
+});
+
+describe('settings', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'synod-cli-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const cl = (argv: string[]) => parseCommandLine(['status', ...argv]);
+
+  test('option, then environment, then .synod/cluster.json, then the default', () => {
+    mkdirSync(join(dir, '.synod'));
+    writeFileSync(join(dir, '.synod', 'cluster.json'), JSON.stringify({
+      natsUrl: 'nats://127.0.0.1:5555', cluster: 'local',
+      services: [{ role: 'acceptor' }, { role: 'acceptor' }, { role: 'proposer' }],
+    }));
+    const file = readClusterFile(dir, null);
+    expect(file)
+      .toMatchObject({ natsUrl: 'nats://127.0.0.1:5555', cluster: 'local', acceptors: 2 });
+    expect(resolveSettings(cl([]), {}, file)).toEqual({
+      natsUrl: 'nats://127.0.0.1:5555', cluster: 'local', timeoutMs: 5000, expectedAcceptors: 2,
+    });
+    expect(resolveSettings(cl([]), { NATS_URL: 'nats://h:1', SYNOD_CLUSTER: 'e' }, file))
+      .toMatchObject({ natsUrl: 'nats://h:1', cluster: 'e' });
+    expect(resolveSettings(cl(['--nats', 'nats://o:2', '--cluster', 'o']),
+      { NATS_URL: 'nats://h:1', SYNOD_CLUSTER: 'e' }, file))
+      .toEqual({ natsUrl: 'nats://o:2', cluster: 'o', timeoutMs: 5000 });
+    expect(resolveSettings(cl([]), { NATS_USER: 'u', NATS_PASSWORD: 'p' }, null)).toEqual({
+      natsUrl: 'nats://127.0.0.1:4222', cluster: 'synod', timeoutMs: 5000, user: 'u', pass: 'p',
+    });
+  });
+
+  test('the repository root is searched after the current directory', () => {
+    mkdirSync(join(dir, 'repo', '.synod'), { recursive: true });
+    mkdirSync(join(dir, 'repo', 'apps', 'cli'), { recursive: true });
+    writeFileSync(join(dir, 'repo', 'package.json'), '{"name":"synod"}');
+    writeFileSync(join(dir, 'repo', '.synod', 'cluster.json'), '{"natsUrl":"nats://r:1"}');
+    const root = findRepoRoot(join(dir, 'repo', 'apps', 'cli'));
+    expect(root).toBe(join(dir, 'repo'));
+    expect(readClusterFile(dir, root)).toMatchObject({ natsUrl: 'nats://r:1' });
+    expect(readClusterFile(dir, null)).toBeNull();
+  });
+
+  test('a bad cluster name or URL is a usage error', () => {
+    expect(() => resolveSettings(cl(['--cluster', 'a.b']), {}, null)).toThrow(UsageError);
+    expect(() => resolveSettings(cl(['--nats', 'http://x']), {}, null)).toThrow(UsageError);
+  });
+});
+
+describe('formatting', () => {
+  test('one line per command; no-ops and duplicates are marked; control characters quoted',
+    () => {
+      expect(entryLines({ slot: 3, value: { kind: 'noop' } })).toEqual(['slot 3  (no-op)']);
+      expect(entryLines({
+        slot: 12, dups: [1], value: { kind: 'cmds', cmds: [
+          { clientId: 'c-1', seq: 1, payload: 'hello world' },
+          { clientId: 'c-2', seq: 9, payload: 'two\nlines' },
+        ] },
+      })).toEqual([
+        'slot 12  [c-1#1] hello world',
+        'slot 12  [c-2#9] "two\\nlines"  (duplicate of an earlier slot: skipped)',
+      ]);
+    });
+
+  test('status: a table, then the summary line', () => {
+    const st = summarizeStatus([
+      { role: 'learner', id: 'l1', nextSlot: 42, highestKnown: 41 },
+      { role: 'acceptor', id: 'a1', voting: true, promised: { round: 3, proposer: 'p1',
+        incarnation: 9 }, acceptedSlots: 42 },
+      { role: 'proposer', id: 'p1', state: 'leader', leader: null, firstUnknown: 42, pending: 0,
+        inflight: 0, ballot: { round: 3, proposer: 'p1', incarnation: 9 } },
+    ]);
+    expect(statusLines(st, 3)).toEqual([
+      'ROLE      ID  STATE     BALLOT  SLOTS',
+      'proposer  p1  leader    3.p1.9  first unknown 42, pending 0, in flight 0',
+      'acceptor  a1  voting    3.p1.9  accepted 42',
+      'learner   l1  learning  -       next 42, highest known 41',
+      '',
+      'leader p1 · acceptors answering 1/3 (1 voting) · last chosen slot 41',
+    ]);
+  });
+
+  test('shell quoting of a retry command', () => {
+    expect(shellQuote('hello')).toBe('hello');
+    expect(shellQuote("it's a b")).toBe(`'it'\\''s a b'`);
+  });
+});

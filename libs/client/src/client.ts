@@ -1,0 +1,294 @@
+import { randomBytes } from 'node:crypto';
+import {
+  isValidToken,
+  type LogEntry,
+  type ReadReply,
+  resolveLimits,
+  utf8Length,
+} from '@synod/codec';
+import { type Logger, silentLogger, type Transport } from '@synod/runtime';
+import { connectNats, NatsConnectError } from '@synod/transport-nats';
+import { type CommandId, SynodAbortedError, SynodConnectError } from './errors.js';
+import { proposeCommand, type Proposed } from './propose.js';
+import { readEntries } from './read.js';
+import { type ClusterStatus, gatherStatus } from './status.js';
+import { anySignal, checkMs, checkUint } from './time.js';
+import { LogWatcher, type WatchOptions } from './watch.js';
+
+/** Settings of a {@link SynodClient}. */
+export interface SynodClientOptions {
+  /** The cluster name, the second token of every subject; default `synod`. */
+  readonly cluster?: string;
+  /**
+   * This client's id: 1 to 64 characters of `[A-Za-z0-9_-]`. Default `c-` and 12 random hex
+   * digits. Reuse an id only to retry its commands, or with {@link nextSeq} past its old seqs.
+   */
+  readonly clientId?: string;
+  /** The first seq that {@link SynodClient.propose} uses when none is given; default 1. */
+  readonly nextSeq?: number;
+  /** Default deadline of a propose or a read, in milliseconds; default 5000. */
+  readonly timeoutMs?: number;
+  /** Whether {@link SynodClient.close} also closes the transport; default false. */
+  readonly ownsTransport?: boolean;
+  /** How the bus is named in error messages (e.g. the NATS URL); default `NATS`. */
+  readonly serverName?: string;
+}
+
+/** Settings of {@link SynodClient.connect}: the NATS server(s), credentials, and the client's. */
+export interface ConnectOptions extends Omit<SynodClientOptions, 'ownsTransport' | 'serverName'> {
+  /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
+  readonly servers: string | readonly string[];
+  readonly user?: string;
+  readonly pass?: string;
+  /** Where the NATS adapter logs connection events; default silent. */
+  readonly logger?: Logger;
+}
+
+/** Options of {@link SynodClient.propose}. */
+export interface ProposeOptions {
+  /** Overall deadline in milliseconds; default the client's `timeoutMs`. */
+  readonly timeoutMs?: number;
+  /** Aborts the proposal: it rejects with {@link SynodAbortedError}. */
+  readonly signal?: AbortSignal;
+  /**
+   * Reuse this seq instead of taking the next one: retries a command whose outcome was unknown
+   * (same client id, same seq, same payload). Proposers answer a command they already decided
+   * with its first slot, so the retry can never be chosen a second time.
+   */
+  readonly seq?: number;
+}
+
+/** Options of reads. */
+export interface ReadOptions {
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link SynodClient.status}. */
+export interface StatusOptions {
+  /** How long to collect answers, in milliseconds; default 500. */
+  readonly waitMs?: number;
+  /** Stop as soon as this many services answered. */
+  readonly maxReplies?: number;
+}
+
+/** The longest client id: it is a subject token (responses are addressed to it). */
+const MAX_CLIENT_ID = resolveLimits().maxNodeIdLength;
+
+/** A fresh random client id: `c-` and 12 hex digits. */
+export function randomClientId(): string {
+  return `c-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * A client of a Synod cluster: proposes values (with retries that can never be chosen twice),
+ * reads and watches the decided log, and asks the services for their status.
+ *
+ * ```ts
+ * const client = await SynodClient.connect({ servers: 'nats://127.0.0.1:4222' });
+ * const { slot } = await client.propose('SET x 1');
+ * for await (const e of client.watch(0)) console.log(e.slot, e.value);
+ * await client.close();
+ * ```
+ */
+export class SynodClient {
+  /** This client's id: the `clientId` of every command it proposes. */
+  readonly clientId: string;
+  readonly cluster: string;
+  /** Default deadline of proposals and reads, in milliseconds. */
+  readonly timeoutMs: number;
+  private seq: number;
+  private readonly transport: Transport;
+  private readonly ownsTransport: boolean;
+  private readonly serverName: string;
+  private readonly closing = new AbortController();
+
+  /**
+   * Connects to NATS and returns a client that owns the connection. Rejects with
+   * {@link SynodConnectError} (a {@link SynodUnavailableError}) when no server can be reached.
+   */
+  static async connect(opts: ConnectOptions): Promise<SynodClient> {
+    const servers = typeof opts.servers === 'string' ? [opts.servers] : [...opts.servers];
+    const { servers: _s, user, pass, logger, ...rest } = opts;
+    checkOptions(rest);
+    const clientId = rest.clientId ?? randomClientId();
+    let transport: Transport;
+    try {
+      transport = await connectNats({
+        servers,
+        name: `synod-client-${clientId}`,
+        logger: logger ?? silentLogger,
+        connectTimeoutMs: Math.min(rest.timeoutMs ?? 5000, 5000),
+        ...(user === undefined ? {} : { user }),
+        ...(pass === undefined ? {} : { pass }),
+      });
+    } catch (e) {
+      if (e instanceof NatsConnectError) throw new SynodConnectError(servers, e.code, e.message, e);
+      const why = e instanceof Error ? e.message : String(e);
+      throw new SynodConnectError(servers, 'OTHER',
+        `cannot connect to NATS at ${servers.join(', ')}: ${why}`, e);
+    }
+    return new SynodClient(transport, {
+      ...rest, clientId, ownsTransport: true, serverName: servers.join(','),
+    });
+  }
+
+  /** A client over an existing transport (which it closes only with `ownsTransport`). */
+  constructor(transport: Transport, opts: SynodClientOptions = {}) {
+    checkOptions(opts);
+    this.transport = transport;
+    this.cluster = opts.cluster ?? 'synod';
+    this.clientId = opts.clientId ?? randomClientId();
+    this.seq = opts.nextSeq ?? 1;
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.ownsTransport = opts.ownsTransport ?? false;
+    this.serverName = opts.serverName ?? 'NATS';
+  }
+
+  /** The seq the next {@link propose} without a `seq` option will use. */
+  get nextSeq(): number {
+    return this.seq;
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.closing.signal.aborted;
+  }
+
+  /**
+   * Proposes `payload` (opaque UTF-8 text, at most 64 KiB) as the command
+   * `(clientId, seq)` and resolves with the slot in which it was chosen.
+   *
+   * Each attempt is a request to the proposers' queue group that waits at most a second; a
+   * lost one is sent again with the same seq until the deadline. Rejects with:
+   * - {@link SynodUnavailableError} when every attempt found no proposer: nothing was proposed;
+   * - {@link SynodOverloadedError} when proposers answered "overloaded" until the deadline;
+   * - {@link SynodOutcomeUnknownError} when an attempt may have reached a proposer: the value
+   *   may or may not be chosen. Retry with {@link retry} (or `propose(payload, { seq })`);
+   * - {@link SynodAbortedError} when the signal aborted or the client closed
+   *   (its `outcomeUnknown` says whether to retry as above).
+   */
+  async propose(payload: string, opts: ProposeOptions = {}): Promise<Proposed> {
+    this.checkOpen();
+    if (typeof payload !== 'string') throw new TypeError('payload must be a string');
+    const maxPayload = resolveLimits().maxPayloadBytes;
+    const size = utf8Length(payload);
+    if (size > maxPayload) {
+      throw new RangeError(`payload is ${size} bytes once UTF-8 encoded; at most ${maxPayload}`);
+    }
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    checkMs(timeoutMs, 'timeoutMs');
+    let seq: number;
+    if (opts.seq === undefined) {
+      seq = this.seq++;
+    } else {
+      checkUint(opts.seq, 'seq');
+      seq = opts.seq;
+      this.seq = Math.max(this.seq, seq + 1);
+    }
+    const cmd = { clientId: this.clientId, seq, payload };
+    return proposeCommand(this.context(), cmd, timeoutMs,
+      anySignal([opts.signal, this.closing.signal]));
+  }
+
+  /**
+   * Retries a command whose outcome was unknown ({@link SynodOutcomeUnknownError} carries
+   * everything needed). The command must belong to this client id: to retry from another
+   * process, connect with the same `clientId` first.
+   */
+  retry(
+    cmd: CommandId & { readonly payload: string },
+    opts: Omit<ProposeOptions, 'seq'> = {},
+  ): Promise<Proposed> {
+    if (cmd.clientId !== this.clientId) {
+      throw new RangeError(`command ${cmd.clientId}#${cmd.seq} belongs to another client id ` +
+        `than ${this.clientId}: connect with clientId ${cmd.clientId} to retry it`);
+    }
+    return this.propose(cmd.payload, { ...opts, seq: cmd.seq });
+  }
+
+  /**
+   * The decided entry of `slot`, or null when the learner that answered has not delivered it
+   * yet (not decided, or that learner is behind). Rejects with {@link SynodUnavailableError}
+   * (no learner), {@link SynodTimeoutError}, {@link SynodRejectedError},
+   * {@link SynodProtocolError} or {@link SynodAbortedError}.
+   */
+  async read(slot: number, opts: ReadOptions = {}): Promise<LogEntry | null> {
+    checkUint(slot, 'slot');
+    const reply = await this.readRange(slot, 1, opts);
+    const e = reply.entries[0];
+    return e !== undefined && e.slot === slot ? e : null;
+  }
+
+  /**
+   * Up to `limit` (1..1000) decided entries from `fromSlot`, from one learner, with its
+   * delivery point (`nextSlot`: every slot below it is decided). Errors as {@link read}.
+   */
+  async readRange(fromSlot: number, limit: number, opts: ReadOptions = {}): Promise<ReadReply> {
+    this.checkOpen();
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    checkMs(timeoutMs, 'timeoutMs');
+    return readEntries(this.context(), fromSlot, limit, timeoutMs,
+      anySignal([opts.signal, this.closing.signal]));
+  }
+
+  /**
+   * Every decided entry from `fromSlot` on, in slot order, each exactly once, live: history
+   * is read from learners, then entries arrive as learners deliver them. The iteration ends
+   * when the signal aborts or the client closes; a failed read ends it with the error unless
+   * `onError` says to keep going. Entries whose `dups` lists command indexes hold later copies
+   * of commands already decided: an application skips those commands.
+   */
+  watch(fromSlot: number, opts: WatchOptions = {}): AsyncIterable<LogEntry> {
+    checkUint(fromSlot, 'fromSlot');
+    this.checkOpen();
+    const signal = anySignal([opts.signal, this.closing.signal]);
+    const timeoutMs = this.timeoutMs;
+    const ctx = {
+      transport: this.transport,
+      cluster: this.cluster,
+      read: (from: number, limit: number, s: AbortSignal) =>
+        readEntries(this.context(), from, limit, timeoutMs, s),
+    };
+    return { [Symbol.asyncIterator]: () => new LogWatcher(ctx, fromSlot, signal, opts).entries() };
+  }
+
+  /** Asks every service for its status; see {@link ClusterStatus}. */
+  async status(opts: StatusOptions = {}): Promise<ClusterStatus> {
+    this.checkOpen();
+    const waitMs = opts.waitMs ?? 500;
+    checkMs(waitMs, 'waitMs');
+    return gatherStatus(this.transport, this.cluster, waitMs, opts.maxReplies);
+  }
+
+  /**
+   * Ends watches, aborts proposals and reads in progress (they reject with
+   * {@link SynodAbortedError}) and, if the client owns it, closes the transport.
+   */
+  async close(): Promise<void> {
+    if (this.closing.signal.aborted) return;
+    this.closing.abort(new SynodAbortedError('the client was closed'));
+    if (this.ownsTransport) await this.transport.close();
+  }
+
+  private context(): { transport: Transport; cluster: string; server: string } {
+    return { transport: this.transport, cluster: this.cluster, server: this.serverName };
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new SynodAbortedError('the client is closed');
+  }
+}
+
+function checkOptions(o: SynodClientOptions): void {
+  if (o.cluster !== undefined && !isValidToken(o.cluster)) {
+    throw new RangeError(`cluster must be 1 to 64 characters of [A-Za-z0-9_-], got ` +
+      JSON.stringify(o.cluster));
+  }
+  if (o.clientId !== undefined && !isValidToken(o.clientId, MAX_CLIENT_ID)) {
+    throw new RangeError(`clientId must be 1 to ${MAX_CLIENT_ID} characters of [A-Za-z0-9_-], ` +
+      `got ${JSON.stringify(o.clientId)}`);
+  }
+  if (o.nextSeq !== undefined) checkUint(o.nextSeq, 'nextSeq');
+  if (o.timeoutMs !== undefined) checkMs(o.timeoutMs, 'timeoutMs');
+}

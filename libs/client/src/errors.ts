@@ -1,0 +1,151 @@
+/**
+ * Typed errors of the Synod client. Every operating error (nobody answers, a timeout, an
+ * overloaded leader, a malformed reply) is one of these, with a stable `code`; programmer errors
+ * (a negative slot, an invalid client id) are plain `RangeError`/`TypeError` throws.
+ */
+
+/** Stable codes of {@link SynodError}. */
+export const SynodErrorCode = {
+  /** Nobody answered: the request reached no proposer (or learner). Nothing was proposed. */
+  Unavailable: 'UNAVAILABLE',
+  /** A proposal may or may not have been chosen; retrying with the same id and seq is safe. */
+  OutcomeUnknown: 'OUTCOME_UNKNOWN',
+  /** Proposers kept answering "overloaded" until the deadline; the command was not queued. */
+  Overloaded: 'OVERLOADED',
+  /** A read got no answer in time. */
+  Timeout: 'TIMEOUT',
+  /** A reply could not be decoded or made no sense. */
+  BadReply: 'BAD_REPLY',
+  /** A service refused the request with an error code (in the `synod-error` header). */
+  Rejected: 'REJECTED',
+  /** The caller's signal aborted the operation, or the client was closed. */
+  Aborted: 'ABORTED',
+} as const;
+export type SynodErrorCode = (typeof SynodErrorCode)[keyof typeof SynodErrorCode];
+
+/** Base class of every error the client raises on purpose. */
+export class SynodError extends Error {
+  override readonly name: string = 'SynodError';
+  /** Stable code, one of {@link SynodErrorCode}. */
+  readonly code: SynodErrorCode;
+
+  constructor(code: SynodErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+}
+
+/**
+ * No proposer (or, for reads, no learner) answered at all: every attempt ended with "no
+ * responders". For a proposal this is a certainty: nothing was proposed.
+ */
+export class SynodUnavailableError extends SynodError {
+  override readonly name: string = 'SynodUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(SynodErrorCode.Unavailable, message, options);
+  }
+}
+
+/**
+ * The first connection to NATS failed. `reason` says why, as the NATS adapter classified it:
+ * `UNREACHABLE` (nothing listens there), `AUTHORIZATION`, `TLS`, `TIMEOUT`, `BAD_URL`, `OTHER`.
+ */
+export class SynodConnectError extends SynodUnavailableError {
+  override readonly name: string = 'SynodConnectError';
+  readonly reason: string;
+  readonly servers: readonly string[];
+  constructor(servers: readonly string[], reason: string, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.servers = servers;
+    this.reason = reason;
+  }
+}
+
+/** What identifies a command: retrying with the same pair can never get it chosen twice. */
+export interface CommandId {
+  readonly clientId: string;
+  readonly seq: number;
+}
+
+/**
+ * The deadline passed after at least one attempt may have reached a proposer: the value may or
+ * may not be chosen. Retrying `propose` with the same client id and seq is safe (proposers
+ * answer a retry from their dedupe map, and readers skip later copies), see
+ * {@link SynodClient.retry}. The error never guesses.
+ */
+export class SynodOutcomeUnknownError extends SynodError implements CommandId {
+  override readonly name: string = 'SynodOutcomeUnknownError';
+  readonly clientId: string;
+  readonly seq: number;
+  /** The payload that was proposed, so that the retry can send the very same command. */
+  readonly payload: string;
+
+  constructor(cmd: CommandId & { readonly payload: string }, detail: string, cause?: unknown) {
+    super(SynodErrorCode.OutcomeUnknown,
+      `outcome unknown for ${cmd.clientId}#${cmd.seq} (${detail}): the value may or may not be ` +
+      'chosen; retrying propose with the same client id and seq is safe',
+      cause === undefined ? undefined : { cause });
+    this.clientId = cmd.clientId;
+    this.seq = cmd.seq;
+    this.payload = cmd.payload;
+  }
+}
+
+/** Proposers answered "overloaded" until the deadline; the command is not queued anywhere. */
+export class SynodOverloadedError extends SynodError implements CommandId {
+  override readonly name: string = 'SynodOverloadedError';
+  readonly clientId: string;
+  readonly seq: number;
+  constructor(cmd: CommandId, message: string) {
+    super(SynodErrorCode.Overloaded, message);
+    this.clientId = cmd.clientId;
+    this.seq = cmd.seq;
+  }
+}
+
+/** A read (or status) got no answer before its deadline, though someone listens. */
+export class SynodTimeoutError extends SynodError {
+  override readonly name: string = 'SynodTimeoutError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(SynodErrorCode.Timeout, message, options);
+  }
+}
+
+/** A reply that does not decode, or that contradicts the request it answers. */
+export class SynodProtocolError extends SynodError {
+  override readonly name: string = 'SynodProtocolError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(SynodErrorCode.BadReply, message, options);
+  }
+}
+
+/** A service refused the request: `remoteCode` is the code it sent in the error header. */
+export class SynodRejectedError extends SynodError {
+  override readonly name: string = 'SynodRejectedError';
+  readonly remoteCode: string;
+  constructor(remoteCode: string, message: string) {
+    super(SynodErrorCode.Rejected, message);
+    this.remoteCode = remoteCode;
+  }
+}
+
+/**
+ * The caller's signal aborted the operation, or the client was closed. For a proposal,
+ * `outcomeUnknown` says whether an attempt may already have reached a proposer (then retry
+ * with `clientId` and `seq`, exactly as after {@link SynodOutcomeUnknownError}).
+ */
+export class SynodAbortedError extends SynodError {
+  override readonly name: string = 'SynodAbortedError';
+  readonly clientId: string | undefined;
+  readonly seq: number | undefined;
+  readonly outcomeUnknown: boolean;
+  constructor(
+    message: string,
+    o: { cause?: unknown; cmd?: CommandId; outcomeUnknown?: boolean } = {},
+  ) {
+    super(SynodErrorCode.Aborted, message, o.cause === undefined ? undefined : { cause: o.cause });
+    this.clientId = o.cmd?.clientId;
+    this.seq = o.cmd?.seq;
+    this.outcomeUnknown = o.outcomeUnknown ?? false;
+  }
+}

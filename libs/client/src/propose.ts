@@ -1,0 +1,199 @@
+import { decode, encode, ERROR_HEADER, subjectFor } from '@synod/codec';
+import type { Command, Message, MsgRequest } from '@synod/protocol';
+import { type Transport, TransportTimeoutError } from '@synod/runtime';
+import {
+  type CommandId,
+  SynodAbortedError,
+  SynodOutcomeUnknownError,
+  SynodOverloadedError,
+  SynodUnavailableError,
+} from './errors.js';
+import { ABORTED, backoffMs, raceAbort, sleep } from './time.js';
+
+/** A command that was chosen: its slot, and the `(clientId, seq)` that identifies it. */
+export interface Proposed extends CommandId {
+  /** The first slot in which the command was decided (later copies are to be skipped). */
+  readonly slot: number;
+}
+
+/** Longest single attempt: a lost request is retried after at most this long. */
+export const ATTEMPT_TIMEOUT_MS = 1000;
+
+/**
+ * Shortest retry. A retry is not started with less time than this left before the deadline,
+ * and back-offs end that long before it: an attempt cut too short would time out before even
+ * a "no responders" answer came back, and turn a certain "nothing was proposed" into an
+ * unknown outcome.
+ */
+export const MIN_ATTEMPT_MS = 100;
+
+/** What one attempt ended with. `reached` attempts may have put the command in a proposer. */
+type Attempt =
+  | { readonly kind: 'chosen'; readonly slot: number }
+  | { readonly kind: 'overloaded' }
+  | { readonly kind: 'redirect'; readonly leader: string | null }
+  | { readonly kind: 'no-responders' }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'bad-reply'; readonly detail: string; readonly cause?: unknown }
+  | { readonly kind: 'error'; readonly cause: unknown }
+  | { readonly kind: 'aborted' };
+
+/** What {@link proposeCommand} needs from the client. */
+export interface ProposeContext {
+  readonly transport: Transport;
+  readonly cluster: string;
+  readonly server: string;
+}
+
+/** Tallies of a proposal's attempts, from which the final error is chosen. */
+interface Tally {
+  attempts: number;
+  /** Some attempt may have reached a proposer: nothing definite can be said any more. */
+  reached: boolean;
+  overloaded: number;
+  noResponders: number;
+  redirects: number;
+  lastDetail: string;
+  lastCause: unknown;
+}
+
+/**
+ * Sends the command until a proposer answers `chosen` or the deadline passes, always with the
+ * same `(clientId, seq)`, so that a retry can never be chosen as a second command. See
+ * {@link SynodClient.propose} for the errors.
+ */
+export async function proposeCommand(
+  ctx: ProposeContext,
+  cmd: Command,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Proposed> {
+  const msg: MsgRequest = { type: 'request', from: cmd.clientId, cmd };
+  const subject = subjectFor(ctx.cluster, msg);
+  const data = encode(msg);
+  const deadline = Date.now() + timeoutMs;
+  const t: Tally = {
+    attempts: 0, reached: false, overloaded: 0, noResponders: 0, redirects: 0,
+    lastDetail: 'no attempt', lastCause: undefined,
+  };
+  let failures = 0;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    if (signal.aborted) throw abortedError(cmd, t, signal);
+    if (remaining <= 0 || (t.attempts > 0 && remaining < MIN_ATTEMPT_MS)) break;
+    t.attempts++;
+    const r = await attempt(ctx.transport, subject, data, cmd,
+      Math.min(ATTEMPT_TIMEOUT_MS, remaining), signal);
+    if (r.kind === 'chosen') return { slot: r.slot, clientId: cmd.clientId, seq: cmd.seq };
+    const waitMs = record(t, r, ++failures);
+    const slack = deadline - Date.now() - MIN_ATTEMPT_MS;
+    if (waitMs > 0 && slack > 0) await sleep(Math.min(waitMs, slack), signal);
+  }
+  throw finalError(ctx, cmd, t, timeoutMs);
+}
+
+/** Records a failed attempt; returns how long to wait before the next one. */
+function record(t: Tally, r: Exclude<Attempt, { kind: 'chosen' }>, failures: number): number {
+  switch (r.kind) {
+    case 'overloaded':
+      t.overloaded++;
+      t.lastDetail = 'a proposer answered overloaded';
+      return backoffMs(t.overloaded, 50, 1000);
+    case 'redirect':
+      // Only a forwarded request is ever redirected, so a proposer has seen this command.
+      t.reached = true;
+      t.redirects++;
+      t.lastDetail = `redirected to ${r.leader ?? 'no known leader'}`;
+      return t.redirects <= 3 ? 0 : backoffMs(t.redirects - 3, 20, 500);
+    case 'no-responders':
+      t.noResponders++;
+      t.lastDetail = 'no proposer listens';
+      return backoffMs(t.noResponders, 25, 500);
+    case 'timeout':
+      t.reached = true;
+      t.lastDetail = 'a request timed out';
+      return 0;
+    case 'bad-reply':
+      t.reached = true;
+      t.lastDetail = r.detail;
+      t.lastCause = r.cause;
+      return backoffMs(failures, 25, 500);
+    case 'error':
+      // Whether it left the process is unknowable here: assume it may have.
+      t.reached = true;
+      t.lastDetail = r.cause instanceof Error ? r.cause.message : String(r.cause);
+      t.lastCause = r.cause;
+      return backoffMs(failures, 25, 500);
+    case 'aborted':
+      t.reached = true;
+      return 0;
+  }
+}
+
+async function attempt(
+  transport: Transport,
+  subject: string,
+  data: Uint8Array,
+  cmd: Command,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Attempt> {
+  let reply;
+  try {
+    reply = await raceAbort(transport.request(subject, data, { timeoutMs }), signal);
+  } catch (e) {
+    if (e instanceof TransportTimeoutError) {
+      return e.code === 'NO_RESPONDERS' ? { kind: 'no-responders' } : { kind: 'timeout' };
+    }
+    return { kind: 'error', cause: e };
+  }
+  if (reply === ABORTED) return { kind: 'aborted' };
+  const remoteError = reply.headers[ERROR_HEADER];
+  if (remoteError !== undefined) {
+    return { kind: 'bad-reply', detail: `a proposer refused the request: ${remoteError}` };
+  }
+  let m: Message;
+  try {
+    m = decode(reply.data);
+  } catch (e) {
+    return { kind: 'bad-reply', detail: 'a reply did not decode', cause: e };
+  }
+  if (m.type !== 'response' || m.to !== cmd.clientId || m.clientId !== cmd.clientId ||
+    m.seq !== cmd.seq) {
+    return { kind: 'bad-reply', detail: `a reply was not the response to ${commandName(cmd)}` };
+  }
+  switch (m.outcome.status) {
+    case 'chosen':
+      return { kind: 'chosen', slot: m.outcome.slot };
+    case 'overloaded':
+      return { kind: 'overloaded' };
+    case 'redirect':
+      return { kind: 'redirect', leader: m.outcome.leader };
+  }
+}
+
+function commandName(c: CommandId): string {
+  return `${c.clientId}#${c.seq}`;
+}
+
+function abortedError(cmd: Command, t: Tally, signal: AbortSignal): SynodAbortedError {
+  const unknown = t.reached
+    ? '; it may have been chosen: retrying with the same client id and seq is safe'
+    : '; nothing reached a proposer';
+  return new SynodAbortedError(`propose ${commandName(cmd)} aborted${unknown}`, {
+    cause: signal.reason, cmd, outcomeUnknown: t.reached,
+  });
+}
+
+function finalError(ctx: ProposeContext, cmd: Command, t: Tally, timeoutMs: number): Error {
+  const tries = `${t.attempts} attempt${t.attempts === 1 ? '' : 's'} in ${timeoutMs} ms`;
+  if (t.reached) {
+    return new SynodOutcomeUnknownError(cmd, `${tries}, last: ${t.lastDetail}`, t.lastCause);
+  }
+  if (t.overloaded > 0) {
+    return new SynodOverloadedError(cmd, `proposers answered overloaded to ${commandName(cmd)} ` +
+      `until the deadline (${tries}); the command was not queued: retry later`);
+  }
+  return new SynodUnavailableError(`no proposer answered on ${ctx.server} (cluster ` +
+    `${ctx.cluster}) in ${tries}; nothing was proposed`);
+}
