@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { compareMaybeBallots } from '@synod/protocol';
 import type { SynodClient } from '@synod/client';
 import type { LocalCluster } from '@synod/testing';
-import { client, eventually, proposeAll, startCluster } from './harness.js';
+import { acceptorState, client, eventually, proposeAll, startCluster } from './harness.js';
 
 function redisCli(port: number, ...args: string[]): string {
   return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
@@ -54,5 +56,34 @@ describe('durability guards of acceptors', () => {
         const more = await proposeAll(cl, ['z1', 'z2'], 1);
         expect(more.every((o) => o.ok)).toBe(true);
       });
+
+    test('readmission: the operator command restores a majority\'s promise and votes; the ' +
+      'acceptor votes again', async () => {
+      const url = (id: string): string => cluster.node(id).redis?.url as string;
+      const out = execFileSync(process.execPath, [
+        resolve(__dirname, '../../../tools/run.mjs'), 'admin', '--', 'readmit', '--acceptor', 'a2',
+        '--cluster', cluster.cluster, '--redis', url('a2'), '--peer', `a1=${url('a1')}`,
+        '--peer', `a3=${url('a3')}`,
+      ], { encoding: 'utf8', env: { ...process.env, SYNOD_RUN_QUIET: '1' } });
+      expect(out).toMatch(/done: a2 now holds promise/);
+      const [a1, a2, a3] = await Promise.all(['a1', 'a2', 'a3'].map((id) => acceptorState(cluster, id)));
+      const maxPromise = [a1, a3].map((s) => s?.promised ?? null)
+        .reduce((m, b) => (compareMaybeBallots(b, m) > 0 ? b : m), null);
+      expect(a2?.promised).toEqual(maxPromise);
+      expect(a2?.accepted.length).toBe(Math.max(a1?.accepted.length ?? 0, a3?.accepted.length ?? 0));
+      await cluster.restart('a2');
+      await cluster.waitReady(['a2']);
+      expect(JSON.parse((await cluster.health('a2', '/status')).body).voting).toBe(true);
+      // A second readmission is refused: the keyspace is no longer empty.
+      expect(() => execFileSync(process.execPath, [
+        resolve(__dirname, '../../../tools/run.mjs'), 'admin', '--', 'readmit', '--acceptor', 'a2',
+        '--cluster', cluster.cluster, '--redis', url('a2'), '--peer', `a1=${url('a1')}`,
+        '--peer', `a3=${url('a3')}`,
+      ], { encoding: 'utf8', stdio: 'pipe' })).toThrow(/not empty/);
+      // With a3 down, a2 (with its restored memory) and a1 are the majority that decides.
+      await cluster.kill('a3', 'SIGKILL');
+      const more = await proposeAll(cl, ['after-readmit'], 1);
+      expect(more.every((o) => o.ok)).toBe(true);
+    });
   });
 });

@@ -13,3 +13,10 @@ export { type AcceptorKeys, acceptorKeys, type LearnerKeys, learnerKeys } from '
 export { type AcceptorMarker, MARKER_VERSION } from './records.js';
 export { RedisAcceptorStore, type RedisAcceptorStoreOptions } from './acceptor-store.js';
 export { RedisLearnerStore, type RedisLearnerStoreOptions } from './learner-store.js';
+export {
+  type AcceptorRedis,
+  mergeStates,
+  readmitAcceptor,
+  type ReadmitOptions,
+  type ReadmitResult,
+} from './readmit.js';
