@@ -4,7 +4,7 @@
 //  2. finds nats-server and redis-server, installing them with apt-get when it can (root on
 //     Debian/Ubuntu), or prints the one command that does;
 //  3. bundles the services and the local runner (apps/local), then runs it, passing the
-//     arguments through (`npm start -- --help`).
+//     arguments through (`npm start -- --help`); `--build-only` stops after the build.
 // Only node: built-ins are imported before step 1, so this works on a fresh clone.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -67,6 +67,7 @@ for (const app of ['acceptor', 'proposer', 'learner', 'cli', 'local']) {
     process.exit(1);
   }
 }
+if (args.includes('--build-only')) process.exit(0);
 const child = spawn(process.execPath, ['--enable-source-maps', join(root, 'dist/apps/local/main.js'), ...args], {
   stdio: 'inherit', cwd: root,
 });

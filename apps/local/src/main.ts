@@ -52,6 +52,20 @@ function pretty(id: string, raw: string, tty: boolean): string | null {
   return `${t} ${tag} ${lvl}${msg ?? ''}${extra}`;
 }
 
+/** What `.synod/cluster.json` says: where NATS is, each service's PID, health URL and Redis. */
+function describe(cluster: LocalCluster, redisUrl: string | undefined): {
+  cluster: string; natsUrl: string; pid: number;
+  services: Array<{ id: string; role: string; pid: number | null; health: string; redis: string | null }>;
+} {
+  return {
+    cluster: cluster.cluster, natsUrl: cluster.natsUrl, pid: process.pid,
+    services: [...cluster.nodes.values()].map((n) => ({
+      id: n.id, role: n.role, pid: n.proc?.pid ?? null, health: `http://127.0.0.1:${n.healthPort}`,
+      redis: n.redis?.url ?? (n.role === 'proposer' ? null : redisUrl ?? null),
+    })),
+  };
+}
+
 async function usable(url: string | undefined, probe: (h: string, p: number) => Promise<boolean>):
   Promise<string | undefined> {
   if (url === undefined || url === '') return undefined;
@@ -90,6 +104,12 @@ async function main(): Promise<void> {
   const tty = process.stdout.isTTY === true;
   const quiet = values.quiet === true;
   const dist = join(root, 'dist', 'apps');
+  const clusterFile = join(base, 'cluster.json');
+  let started: LocalCluster | null = null;
+  const writeInfo = (): void => {
+    if (started === null) return;
+    writeFileSync(clusterFile, JSON.stringify(describe(started, redisUrl), null, 2) + '\n');
+  };
   process.stdout.write('starting Synod...\n');
   const cluster = await LocalCluster.start({
     mains: {
@@ -103,6 +123,7 @@ async function main(): Promise<void> {
     cluster: values.cluster ?? 'synod',
     dataDir: join(base, 'data'),
     supervise: true,
+    onSpawn: () => writeInfo(),
     ...(natsUrl === undefined ? {} : { natsUrl }),
     ...(redisUrl === undefined ? {} : { redisUrl }),
     env: Object.fromEntries(Object.entries(process.env)
@@ -114,15 +135,9 @@ async function main(): Promise<void> {
       if (p !== null) process.stdout.write(`${p}\n`);
     },
   });
-  const info = {
-    cluster: cluster.cluster, natsUrl: cluster.natsUrl, pid: process.pid,
-    services: [...cluster.nodes.values()].map((n) => ({
-      id: n.id, role: n.role, pid: n.proc?.pid ?? null, health: `http://127.0.0.1:${n.healthPort}`,
-      redis: n.redis?.url ?? (n.role === 'proposer' ? null : redisUrl ?? null),
-    })),
-  };
-  const clusterFile = join(base, 'cluster.json');
-  writeFileSync(clusterFile, JSON.stringify(info, null, 2) + '\n');
+  started = cluster;
+  writeInfo();
+  const info = describe(cluster, redisUrl);
   const rows = info.services.map((s) =>
     `  ${s.id.padEnd(4)} ${s.role.padEnd(9)} pid ${String(s.pid).padEnd(8)} ${s.health}` +
     `${s.redis === null ? '' : `  ${s.redis}`}`);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import {
   isValidToken,
@@ -101,7 +102,12 @@ export class SynodClient {
   private readonly transport: Transport;
   private readonly ownsTransport: boolean;
   private readonly serverName: string;
-  private readonly closing = new AbortController();
+  private readonly closing = (() => {
+    const c = new AbortController();
+    // Every operation in flight listens for close(); hundreds at once are normal, not a leak.
+    setMaxListeners(0, c.signal);
+    return c;
+  })();
 
   /**
    * Connects to NATS and returns a client that owns the connection. Rejects with

@@ -36,6 +36,8 @@ export interface LocalClusterOptions {
   readonly roleEnv?: Partial<Readonly<Record<ServiceRole, Readonly<Record<string, string>>>>>;
   /** Receives every output line of every service. */
   readonly onLine?: (id: string, line: string) => void;
+  /** Called after a service (re)started, e.g. to record its new PID. */
+  readonly onSpawn?: (node: LocalNode) => void;
   /** Wait for every service to be ready before `start` resolves. Default true. */
   readonly waitReady?: boolean;
   /** Restart a service that dies on its own (like a supervisor). Default false. */
@@ -208,6 +210,7 @@ export class LocalCluster {
     const main = this.o.mains[n.role];
     const proc = await spawnService(process.execPath, ['--enable-source-maps', main], { ...n.env });
     n.proc = proc;
+    this.o.onSpawn?.(n);
     const onLine = this.o.onLine;
     if (onLine !== undefined) {
       const off = proc.onLine((line) => onLine(n.id, line));
