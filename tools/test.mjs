@@ -46,6 +46,12 @@ const GATES = [
     ],
     timeoutMs: 40 * 60_000,
   },
+  {
+    name: 'demo',
+    what: 'npm run demo against a cluster of real processes: leader race, kill -9, exactly once',
+    command: ['node', 'tools/run.mjs', 'demo'],
+    timeoutMs: 5 * 60_000,
+  },
 ];
 
 const RESULTS_DIR = join(root, 'tmp', 'test-results');
