@@ -1,6 +1,7 @@
 import {
   DecodeError,
   encode,
+  EncodeError,
   type Limits,
   SubjectError,
   subjectFor,
@@ -203,8 +204,17 @@ export class CoreDriver<P> {
   }
 
   private send(m: Message): void {
+    let data: Uint8Array;
+    try {
+      data = encode(m, this.o.limits);
+    } catch (e) {
+      if (!(e instanceof EncodeError)) throw e;
+      // Past a wire limit (e.g. a promise reporting more votes than maxAcceptedEntries): the
+      // message cannot leave. Dropping it is safe (Paxos tolerates loss); crashing is not.
+      this.reject(`unsendable:${e.code}`, describeMessage(m), e.message);
+      return;
+    }
     const headers = this.o.hooks?.outboundHeaders?.(m);
-    const data = encode(m, this.o.limits);
     if (m.type === 'response') {
       const key = `${m.to}|${commandKey(m)}`;
       const pending = this.replies.get(key);
