@@ -25,7 +25,6 @@ import {
   mustEqual,
   nack,
   ofType,
-  only,
   promise,
   raiseSeen,
 } from './helpers.js';
