@@ -1,0 +1,47 @@
+import { ConfigError, parsers, readConfig } from '../src/index.js';
+
+const specs = {
+  nodeId: { name: 'SYNOD_NODE_ID', help: "this node's id", parse: parsers.token, example: 'a1' },
+  port: {
+    name: 'SYNOD_HEALTH_PORT', help: 'health port', default: 8080, parse: parsers.int(0, 65535),
+    example: '8080',
+  },
+  acceptors: {
+    name: 'SYNOD_ACCEPTORS', help: 'acceptor ids', parse: parsers.tokenList, example: 'a1,a2,a3',
+  },
+  nats: {
+    name: 'NATS_URL', help: 'NATS URL', default: 'nats://x:4222', parse: parsers.url(['nats']),
+    example: 'nats://nats:4222',
+  },
+};
+
+describe('readConfig', () => {
+  test('valid variables parse, defaults fill the rest', () => {
+    const c = readConfig(specs, { SYNOD_NODE_ID: 'a1', SYNOD_ACCEPTORS: 'a1, a2,a3' });
+    expect(c).toEqual({ nodeId: 'a1', port: 8080, acceptors: ['a1', 'a2', 'a3'], nats: 'nats://x:4222' });
+  });
+
+  test('every bad variable is named at once, with what was wrong and an example fix', () => {
+    let err: unknown;
+    try {
+      readConfig(specs, {
+        SYNOD_HEALTH_PORT: '99999', SYNOD_ACCEPTORS: 'a1,a1', NATS_URL: 'http://x',
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems).toHaveLength(4);
+    expect(problems[0]).toMatch(/SYNOD_NODE_ID is not set.*SYNOD_NODE_ID=a1/);
+    expect(problems[1]).toMatch(/SYNOD_HEALTH_PORT="99999" is invalid: must be an integer in 0..65535/);
+    expect(problems[2]).toMatch(/SYNOD_ACCEPTORS="a1,a1" is invalid: lists an id twice/);
+    expect(problems[3]).toMatch(/NATS_URL="http:\/\/x" is invalid: scheme must be one of nats/);
+    expect((err as ConfigError).code).toBe('SYNOD_CONFIG');
+  });
+
+  test('ids must be subject tokens', () => {
+    expect(() => readConfig(specs, { SYNOD_NODE_ID: 'a.1', SYNOD_ACCEPTORS: 'a1' }))
+      .toThrow(/SYNOD_NODE_ID="a.1" is invalid/);
+  });
+});

@@ -1,0 +1,145 @@
+import { encode } from '@synod/codec';
+import { AcceptorCore, type AcceptorPersist, type Message } from '@synod/protocol';
+import {
+  CoreDriver,
+  type Headers,
+  silentLogger,
+  type Subscription,
+  type Transport,
+  type TransportMessage,
+} from '../src/index.js';
+
+/** An in-process bus: enough of the Transport port to drive one node (a fake of our port). */
+class LoopBus implements Transport {
+  readonly published: Array<{ subject: string; msg: Message }> = [];
+  readonly events: string[] = [];
+  private readonly subs: Array<{ pattern: RegExp; fn: (m: TransportMessage) => void }> = [];
+
+  publish(subject: string, data: Uint8Array): void {
+    this.events.push(`publish ${subject}`);
+    this.published.push({ subject, msg: JSON.parse(new TextDecoder().decode(data)) as Message });
+  }
+  subscribe(subject: string, fn: (m: TransportMessage) => void): Subscription {
+    const re = new RegExp(`^${subject.replace(/\./g, '\\.').replace(/\*/g, '[^.]+')}$`);
+    const entry = { pattern: re, fn };
+    this.subs.push(entry);
+    return { unsubscribe: () => this.subs.splice(this.subs.indexOf(entry), 1) };
+  }
+  deliver(subject: string, data: Uint8Array): void {
+    for (const s of this.subs) {
+      if (s.pattern.test(subject)) s.fn({ subject, data, headers: {}, reply: undefined });
+    }
+  }
+  request(): Promise<TransportMessage> {
+    return Promise.reject(new Error('not used'));
+  }
+  requestMany(): Promise<TransportMessage[]> {
+    return Promise.resolve([]);
+  }
+  respond(_to: TransportMessage, _data: Uint8Array, _h?: Headers): boolean {
+    return false;
+  }
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const ballot = { round: 3, proposer: 'p1', incarnation: 9 };
+const prepare: Message = { type: 'prepare', from: 'p1', ballot, fromSlot: 0 };
+
+function acceptorDriver(bus: LoopBus, persist: (p: AcceptorPersist) => Promise<void>,
+  onFatal: (e: unknown) => void = () => undefined) {
+  const core = new AcceptorCore({ id: 'a1' });
+  const driver = new CoreDriver({
+    cluster: 'c', role: 'acceptor', id: 'a1', core, transport: bus, persist, onFatal,
+    tickMs: 1000, logger: silentLogger,
+  });
+  driver.start();
+  return { core, driver };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('CoreDriver', () => {
+  test('persist -> send: the promise leaves only after the store acknowledged it', async () => {
+    const bus = new LoopBus();
+    let release: () => void = () => undefined;
+    const { driver } = acceptorDriver(bus, (p) => {
+      bus.events.push(`persist ${JSON.stringify(p.promised)}`);
+      return new Promise<void>((r) => {
+        release = r;
+      });
+    });
+    bus.deliver('synod.c.prepare.p1', encode(prepare));
+    await tick();
+    expect(bus.events).toEqual([`persist ${JSON.stringify(ballot)}`]);
+    expect(bus.published).toEqual([]);
+    release();
+    await tick();
+    expect(bus.events[1]).toBe('publish synod.c.promise.a1.p1');
+    expect(bus.published[0]?.msg.type).toBe('promise');
+    await driver.stop();
+  });
+
+  test('deliveries during a persist share the next Ready and its single store write', async () => {
+    const bus = new LoopBus();
+    const writes: AcceptorPersist[] = [];
+    let release: () => void = () => undefined;
+    const { driver } = acceptorDriver(bus, (p) => {
+      writes.push(p);
+      return new Promise<void>((r) => {
+        release = r;
+      });
+    });
+    bus.deliver('synod.c.prepare.p1', encode(prepare));
+    await tick();
+    for (let slot = 0; slot < 5; slot++) {
+      bus.deliver('synod.c.accept.p1', encode({
+        type: 'accept', from: 'p1', ballot, slot, value: { kind: 'noop' },
+      }));
+    }
+    release();
+    await tick();
+    release();
+    await tick();
+    expect(writes).toHaveLength(2);
+    expect(writes[1]?.accepted.map((e) => e.slot)).toEqual([0, 1, 2, 3, 4]);
+    expect(bus.published.filter((p) => p.msg.type === 'accepted')).toHaveLength(5);
+    await driver.stop();
+  });
+
+  test('bad deliveries are counted by reason and never reach the core', async () => {
+    const bus = new LoopBus();
+    const { core, driver } = acceptorDriver(bus, () => Promise.resolve());
+    bus.deliver('synod.c.prepare.p1', new TextEncoder().encode('{not json'));
+    bus.deliver('synod.c.prepare.p2', encode(prepare));
+    const bad = JSON.stringify({ v: 1, ...prepare, ballot: { ...ballot, round: -1 } });
+    bus.deliver('synod.c.prepare.p1', new TextEncoder().encode(bad));
+    await tick();
+    expect(Object.fromEntries(driver.rejected)).toEqual({
+      'decode:BAD_JSON': 1, 'subject:SENDER_MISMATCH': 1, 'decode:BAD_FIELD': 1,
+    });
+    expect(core.promised).toBeNull();
+    expect(bus.published).toEqual([]);
+    await driver.stop();
+  });
+
+  test('a failed persist sends nothing, calls onFatal and stops the node', async () => {
+    const bus = new LoopBus();
+    const fatal: unknown[] = [];
+    const { driver } = acceptorDriver(bus, () => Promise.reject(new Error('disk on fire')),
+      (e) => fatal.push(e));
+    bus.deliver('synod.c.prepare.p1', encode(prepare));
+    await tick();
+    await tick();
+    expect(fatal).toHaveLength(1);
+    expect(bus.published).toEqual([]);
+    bus.deliver('synod.c.prepare.p1', encode({ ...prepare, ballot: { ...ballot, round: 4 } }));
+    await tick();
+    expect(bus.published).toEqual([]);
+    await driver.stop();
+  });
+});
