@@ -52,6 +52,25 @@ const GATES = [
     command: ['node', 'tools/run.mjs', 'demo'],
     timeoutMs: 5 * 60_000,
   },
+  {
+    name: 'demo:election',
+    what: 'npm run demo:election: 3 app instances, leader killed, takeover, stale write fenced',
+    command: ['node', 'tools/run.mjs', 'election-demo'],
+    timeoutMs: 5 * 60_000,
+  },
+  {
+    // A smoke run so that the bench cannot rot: it passes when the bench ran against a real
+    // cluster and its output is sane (values chosen, quantiles ordered, CPU per role, files
+    // written). No timing is asserted: this machine's speed is not the suite's business.
+    name: 'bench',
+    what: 'npm run bench smoke run: real cluster, 4 clients, 3 s, sane output',
+    command: [
+      'node', 'tools/run.mjs', 'bench', '--',
+      '--duration', '3', '--warmup', '1', '--concurrency', '4', '--smoke',
+      '--out', 'tmp/bench-smoke',
+    ],
+    timeoutMs: 3 * 60_000,
+  },
 ];
 
 const RESULTS_DIR = join(root, 'tmp', 'test-results');

@@ -8,6 +8,7 @@ import {
   serveStatus,
 } from '@synod/runtime';
 import { RedisAcceptorStore, StoreError } from '@synod/store-redis';
+import { startTelemetry, traceLogFields } from '@synod/telemetry';
 import { connectNats } from '@synod/transport-nats';
 
 const config = {
@@ -56,7 +57,12 @@ void runService({
   nodeId: (c) => c.nodeId,
   healthPort: (c) => c.healthPort,
   logLevel: (c) => c.logLevel,
+  logMixin: traceLogFields,
   async start(c, log) {
+    const telemetry = await startTelemetry({
+      serviceName: 'synod-acceptor', role: 'acceptor', nodeId: c.nodeId, cluster: c.cluster,
+      logger: log,
+    });
     if (c.allowNonDurable) {
       log.warn({}, '!!! SYNOD_DEV_ALLOW_NONDURABLE is set: votes may be lost on a crash; ' +
         'never use this in production !!!');
@@ -79,6 +85,7 @@ void runService({
       const driver = new CoreDriver({
         cluster: c.cluster, role: 'acceptor', id: c.nodeId, core, transport, tickMs: 1000,
         logger: log,
+        hooks: telemetry.driverHooks({ role: 'acceptor', nodeId: c.nodeId, cluster: c.cluster }),
         persist: (p) => store.persist(p),
         onFatal: (e) => {
           // Memory is now ahead of Redis: stop voting at once and let the supervisor restart
@@ -103,8 +110,10 @@ void runService({
       }),
     });
     const statusSub = serveStatus(transport, c.cluster, status);
+    telemetry.observe({ ballotRound: () => voting?.core.promised?.round ?? 0 });
     return {
       health: {
+        extra: (path) => telemetry.route(path),
         live: () => true,
         ready: () => {
           if (refusal !== null) return { ok: false, reason: refusal };
@@ -118,6 +127,7 @@ void runService({
         await voting?.driver.stop();
         await transport.close();
         await store.close();
+        await telemetry.shutdown();
       },
     };
   },

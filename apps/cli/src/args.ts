@@ -12,7 +12,7 @@ export class UsageError extends Error {
 }
 
 /** The commands of `synod`. */
-export const COMMANDS = ['propose', 'read', 'watch', 'status', 'help'] as const;
+export const COMMANDS = ['propose', 'read', 'watch', 'status', 'trace', 'elect', 'help'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 const OPTIONS = {
@@ -26,6 +26,9 @@ const OPTIONS = {
   from: { type: 'string' },
   limit: { type: 'string' },
   wait: { type: 'string' },
+  file: { type: 'string' },
+  as: { type: 'string' },
+  ttl: { type: 'string' },
 } as const;
 type OptionName = keyof typeof OPTIONS;
 
@@ -35,6 +38,8 @@ const PER_COMMAND: Readonly<Record<Command, readonly OptionName[]>> = {
   read: ['from', 'limit'],
   watch: ['from'],
   status: ['wait'],
+  trace: ['file', 'wait'],
+  elect: ['as', 'ttl', 'client-id'],
   help: [],
 };
 
@@ -53,6 +58,12 @@ export interface CommandLine {
   readonly from?: number;
   readonly limit?: number;
   readonly waitMs?: number;
+  /** `trace --file`: the NDJSON span file to read. */
+  readonly file?: string;
+  /** `elect --as`: the candidate id. */
+  readonly as?: string;
+  /** `elect --ttl`: the lease in milliseconds. */
+  readonly ttlMs?: number;
 }
 
 function isCommand(s: string): s is Command {
@@ -98,6 +109,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     command, args, help: v.help === true, json: v.json === true,
   };
   if (v.nats !== undefined) out.nats = v.nats;
+  if (v.file !== undefined) out.file = v.file;
+  if (v.as !== undefined) out.as = v.as;
   if (v.cluster !== undefined) out.cluster = v.cluster;
   if (v['client-id'] !== undefined) {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(v['client-id'])) {
@@ -108,7 +121,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   const numbers: [keyof CommandLine, string | undefined, string, number][] = [
     ['timeoutMs', v.timeout, '--timeout', 1], ['seq', v.seq, '--seq', 0],
     ['from', v.from, '--from', 0], ['limit', v.limit, '--limit', 1],
-    ['waitMs', v.wait, '--wait', 1],
+    ['waitMs', v.wait, '--wait', 1], ['ttlMs', v.ttl, '--ttl', 1],
   ];
   for (const [key, raw, what, min] of numbers) {
     const n = num(raw, what, min);

@@ -4,6 +4,7 @@ import { type CommandIo, planCommand } from './commands.js';
 import { readClusterFile, resolveSettings, type Settings } from './config.js';
 import { describeFailure, ExitCode } from './failure.js';
 import { helpText } from './help.js';
+import { runTrace, startProposeTracing } from './trace.js';
 
 /** Everything `synod` touches outside itself, so that tests can run it in-process. */
 export interface CliIo extends CommandIo {
@@ -60,7 +61,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     cl = parseCommandLine(argv);
     const help = maybeHelp(cl, io);
     if (help !== null) return help;
-    settings = resolveSettings(cl, io.env, readClusterFile(io.cwd, io.repoRoot));
+    const clusterFile = readClusterFile(io.cwd, io.repoRoot);
+    // `trace` reads the spans on disk: it needs no connection.
+    if (cl.command === 'trace') return await runTrace(cl, io, clusterFile);
+    settings = resolveSettings(cl, io.env, clusterFile);
     run = planCommand(cl);
   } catch (e) {
     if (e instanceof UsageError) return usageFailure(io, e, json);
@@ -71,7 +75,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     timeoutMs: settings.timeoutMs,
   };
   let client: SynodClient | null = null;
+  let flushSpans: (() => Promise<void>) | null = null;
   try {
+    flushSpans = await startProposeTracing(cl, io.env, settings);
     client = await (io.connect ?? SynodClient.connect)({
       servers: settings.natsUrl.split(','), cluster: settings.cluster,
       timeoutMs: settings.timeoutMs,
@@ -88,5 +94,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return f.exitCode;
   } finally {
     await client?.close().catch(() => undefined);
+    await flushSpans?.().catch(() => undefined);
   }
 }

@@ -1,6 +1,7 @@
 import { type SynodClient, SynodUnavailableError } from '@synod/client';
 import { type CommandLine, parseUint, UsageError } from './args.js';
 import type { Settings } from './config.js';
+import { planElect } from './elect.js';
 import {
   entryJson,
   entryLines,
@@ -33,9 +34,12 @@ export function planCommand(cl: CommandLine): Runner {
       return planWatch(cl);
     case 'status':
       return planStatus(cl);
+    case 'elect':
+      return planElect(cl);
     case 'help':
+    case 'trace':
     case null:
-      throw new Error('help is not a command that connects');
+      throw new Error(`${cl.command ?? 'help'} is not a command that connects`);
   }
 }
 

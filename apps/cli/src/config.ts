@@ -12,6 +12,8 @@ export interface ClusterFile {
   readonly cluster?: string;
   /** How many acceptors the local cluster runs (from its `services` list). */
   readonly acceptors?: number;
+  /** Where the local cluster keeps spans, and its OTLP/HTTP receiver (`traces`). */
+  readonly traces?: { readonly file: string; readonly otlpEndpoint: string };
 }
 
 /** Where the CLI connects, and how. */
@@ -23,6 +25,8 @@ export interface Settings {
   readonly pass?: string;
   /** Acceptors the local cluster is known to run, for "answering x/y"; undefined if unknown. */
   readonly expectedAcceptors?: number;
+  /** The local cluster's span file and receiver (see {@link ClusterFile.traces}). */
+  readonly traces?: { readonly file: string; readonly otlpEndpoint: string };
 }
 
 /** The repository root above `start` (a package.json named `synod`), or null. */
@@ -58,7 +62,8 @@ export function readClusterFile(cwd: string, repoRoot: string | null): ClusterFi
       continue;
     }
     if (typeof doc !== 'object' || doc === null) continue;
-    const o = doc as { natsUrl?: unknown; cluster?: unknown; services?: unknown };
+    const o = doc as { natsUrl?: unknown; cluster?: unknown; services?: unknown; traces?: unknown };
+    const t = o.traces as { file?: unknown; otlpEndpoint?: unknown } | null | undefined;
     const acceptors = Array.isArray(o.services)
       ? o.services.filter((s) => (s as { role?: unknown } | null)?.role === 'acceptor').length
       : 0;
@@ -67,6 +72,8 @@ export function readClusterFile(cwd: string, repoRoot: string | null): ClusterFi
       ...(typeof o.natsUrl === 'string' && o.natsUrl !== '' ? { natsUrl: o.natsUrl } : {}),
       ...(typeof o.cluster === 'string' && o.cluster !== '' ? { cluster: o.cluster } : {}),
       ...(acceptors > 0 ? { acceptors } : {}),
+      ...(typeof t?.file === 'string' && typeof t.otlpEndpoint === 'string'
+        ? { traces: { file: t.file, otlpEndpoint: t.otlpEndpoint } } : {}),
     };
   }
   return null;
@@ -108,5 +115,6 @@ export function resolveSettings(
     ...(user === undefined ? {} : { user }),
     ...(pass === undefined ? {} : { pass }),
     ...(sameAsFile && file.acceptors !== undefined ? { expectedAcceptors: file.acceptors } : {}),
+    ...(sameAsFile && file.traces !== undefined ? { traces: file.traces } : {}),
   };
 }

@@ -24,15 +24,18 @@ export function entryJson(e: LogEntry): string {
   return JSON.stringify({ slot: e.slot, value: e.value, ...(e.dups ? { dups: e.dups } : {}) });
 }
 
-/** `chosen slot=12 client=c-… seq=1 (3.2 ms)`. */
+/**
+ * `chosen slot=12 request=c-…#1 (3.2 ms)`: the request id (`clientId#seq`) is what
+ * `synod trace` takes, and with `--client-id` and `--seq` what retries the command.
+ */
 export function proposedLine(p: Proposed, ms: number): string {
-  return `chosen slot=${p.slot} client=${p.clientId} seq=${p.seq} (${ms.toFixed(1)} ms)`;
+  return `chosen slot=${p.slot} request=${p.clientId}#${p.seq} (${ms.toFixed(1)} ms)`;
 }
 
 /** The JSON form of a chosen proposal. */
 export function proposedJson(p: Proposed, ms: number): string {
   return JSON.stringify({ status: 'chosen', slot: p.slot, clientId: p.clientId, seq: p.seq,
-    ms: Math.round(ms * 10) / 10 });
+    requestId: `${p.clientId}#${p.seq}`, ms: Math.round(ms * 10) / 10 });
 }
 
 /** Human lines of a range read: its entries, then where that learner stands. */

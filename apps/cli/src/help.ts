@@ -25,6 +25,10 @@ commands:
   read --from N [--limit M]   print up to M decided slots from slot N
   watch [--from N]            follow the decided log as it grows (Ctrl-C stops)
   status                      each service's state, the leader, the last chosen slot
+  trace [<request-id>|<slot>] one round as a timeline: a lane per service, every message and
+                              Redis write with its offset in ms, the quorum moment marked
+  elect <group> --as ID       campaign for a group's lease; print the fencing token,
+                              renewals and loss (Ctrl-C resigns)
   help [command]              this overview, or one command's help
 
 ${GLOBAL}
@@ -34,13 +38,15 @@ examples:
   synod read 0
   synod read --from 0 --limit 20 --json
   synod watch --from 0
-  synod status --nats nats://10.0.0.5:4222 --cluster prod`;
+  synod status --nats nats://10.0.0.5:4222 --cluster prod
+  synod trace c-0123456789ab#1`;
 
 const PROPOSE = `usage: synod propose [--client-id ID --seq N] [--] <value...>
 
 Proposes one command whose payload is the arguments joined with spaces, and waits until a
-proposer answers that it was chosen:
-  chosen slot=12 client=c-0123456789ab seq=1 (3.2 ms)
+proposer answers that it was chosen, printing the slot and the request id (clientId#seq):
+  chosen slot=12 request=c-0123456789ab#1 (3.2 ms)
+\`synod trace c-0123456789ab#1\` then shows that round (with \`npm start\`).
 A lost request is sent again with the same client id and seq until --timeout, so a retry can
 never be chosen twice. When the deadline passes:
   - nobody listened at all: nothing was proposed (exit 3);
@@ -119,9 +125,60 @@ examples:
 
 ${GLOBAL}`;
 
+const TRACE = `usage: synod trace [<request-id> | <slot>] [--file PATH] [--wait MS]
+
+Draws one Paxos round from the spans the services exported: a lane per service (the client,
+proposers, acceptors, learners), each message sent (>) or received (<) and each Redis write (#)
+with its offset in milliseconds from the client's call, the quorum moment (*) marked. Give the
+request id that \`synod propose\` printed (clientId#seq), a slot number, or nothing for the
+latest request. A request batched with others shows the round of its slot.
+
+Spans come from the file \`npm start\` keeps (.synod/traces/spans.ndjson, named in
+.synod/cluster.json; the services export OTLP/HTTP to a receiver of its own). Without a local
+cluster, give --file (or $SYNOD_TRACES_FILE). It needs no connection to NATS.
+
+options:
+  --file PATH   an NDJSON file of spans, as the local receiver writes it
+  --wait MS     how long to wait for the round's spans to arrive (default 3000)
+
+--json prints the round as one object: lanes, items and offsets.
+
+examples:
+  synod propose hello            # chosen slot=0 request=c-0123456789ab#1 (2.1 ms)
+  synod trace c-0123456789ab#1
+  synod trace 0 --json | jq '.lanes[].id'
+
+exit codes: 0 shown, 1 no such round among the spans, 2 usage error, 3 no span file.`;
+
 const HELP = `usage: synod help [command]
 
-Prints the overview, or the help of one command (propose, read, watch, status).`;
+Prints the overview, or the help of one command (propose, read, watch, status, trace, elect).`;
+
+const ELECT = `usage: synod elect <group> --as <candidate> [--ttl MS] [--client-id ID]
+
+Campaigns for the lease of <group> (leader election on the replicated log, see
+docs/election.md) and waits until it holds it, then prints its fencing token:
+  12:00:01.204  ELECTED: app-1 leads orders with fencing token 41 (valid for 4000 ms ...)
+It renews in the background and prints each renewal; when a renewal cannot be confirmed in
+time, or the log shows the term over, it prints LOST and campaigns again. Meanwhile every
+change of holder that the log shows is printed as a "log:" line. Ctrl-C resigns, so that
+another candidate takes over at once, and exits 0.
+
+Try it with two terminals: run it in both, then suspend the leader with Ctrl-Z: the other one
+takes over once the lease has run out (log time); \`fg\` the first one: it prints LOST.
+
+options:
+  --as ID          the candidate id (1 to 128 of [A-Za-z0-9._:/-]); required
+  --ttl MS         the lease, in milliseconds (default 5000, at least 100)
+  --client-id ID   the client id; only this client can renew or resign the terms it wins
+
+--json prints one object per event: campaigning, holder, elected, renewed, lost, resigned.
+
+examples:
+  synod elect orders --as app-1
+  synod elect orders --as app-2 --ttl 2000 --json
+
+${GLOBAL}`;
 
 /** The help text of a command, or the overview. */
 export function helpText(command: Command | null): string {
@@ -136,6 +193,10 @@ export function helpText(command: Command | null): string {
       return WATCH;
     case 'status':
       return STATUS;
+    case 'trace':
+      return TRACE;
+    case 'elect':
+      return ELECT;
     case 'help':
       return HELP;
   }

@@ -71,10 +71,10 @@ describe('synod (in-process, real NATS)', () => {
     const r = await synod(['--cluster', cluster, 'propose', 'hello', 'world']);
     expect(r.code).toBe(0);
     expect(r.out).toHaveLength(1);
-    expect(r.out[0]).toMatch(/^chosen slot=0 client=c-[0-9a-f]{12} seq=1 \(\d+\.\d ms\)$/);
+    expect(r.out[0]).toMatch(/^chosen slot=0 request=c-[0-9a-f]{12}#1 \(\d+\.\d ms\)$/);
     const j = await synod(['--cluster', cluster, '--json', 'propose', '--client-id', 'me', 'x']);
     expect(JSON.parse(j.out[0] ?? '')).toMatchObject({ status: 'chosen', slot: 1,
-      clientId: 'me', seq: 1 });
+      clientId: 'me', seq: 1, requestId: 'me#1' });
     p.stop();
   });
 

@@ -1,17 +1,29 @@
 import type { LogEntry } from '@synod/codec';
+import { ElectionMachine, type Lease } from '@synod/election';
 import { type Decision, Deduplicator } from '@synod/protocol';
+
+/** Most leases listed in a learner's status. */
+const STATUS_LEASES = 20;
 
 /**
  * Which commands of the delivered log take effect. Paxos can choose one command in two slots
  * (a retry racing a leader change); the first copy takes effect and later ones are marked
  * `dups` in read and watch answers. Only slots that hold duplicates are remembered.
+ *
+ * It also applies the delivered log to the election state machine (docs/election.md), as every
+ * application of the log does, so that the learner's status shows who holds each group and
+ * counts malformed election payloads by reason.
  */
 export class LogIndex {
   private readonly dedupe = new Deduplicator();
   private readonly dups = new Map<number, number[]>();
+  private readonly election = new ElectionMachine();
+  /** Why the election state stopped following the log (a gap in the stored log), or null. */
+  private electionStopped: string | null = null;
 
   /** Feeds delivered decisions in slot order. */
   add(d: Decision): void {
+    this.applyElection(d);
     if (d.value.kind !== 'cmds') return;
     const idx: number[] = [];
     d.value.cmds.forEach((c, i) => {
@@ -24,5 +36,29 @@ export class LogIndex {
   entry(d: Decision): LogEntry {
     const dups = this.dups.get(d.slot);
     return dups === undefined ? { slot: d.slot, value: d.value } : { ...d, dups };
+  }
+
+  /** The election state for the status document. */
+  electionStatus(): Record<string, unknown> {
+    const leases = this.election.allLeases();
+    const show = (l: Lease): Record<string, unknown> => ({
+      group: l.group, holder: l.holder, token: l.token, expiresAt: l.expiresAt,
+    });
+    return {
+      appliedUpTo: this.election.nextSlot, logTime: this.election.logTime,
+      leases: leases.slice(0, STATUS_LEASES).map(show), groups: leases.length,
+      ...this.election.stats, stopped: this.electionStopped,
+    };
+  }
+
+  private applyElection(d: Decision): void {
+    if (this.electionStopped !== null) return;
+    if (d.slot !== this.election.nextSlot) {
+      // Never a reason to stop serving the log: the status says why the view is incomplete.
+      this.electionStopped = `slot ${this.election.nextSlot} missing from the stored log ` +
+        `(next was ${d.slot})`;
+      return;
+    }
+    this.election.apply(d.slot, d.value);
   }
 }

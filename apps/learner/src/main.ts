@@ -19,6 +19,7 @@ import {
   type TransportMessage,
 } from '@synod/runtime';
 import { RedisLearnerStore } from '@synod/store-redis';
+import { startTelemetry, traceLogFields } from '@synod/telemetry';
 import { connectNats } from '@synod/transport-nats';
 import { LogIndex } from './log-index.js';
 
@@ -87,7 +88,12 @@ void runService({
   nodeId: (c) => c.nodeId,
   healthPort: (c) => c.healthPort,
   logLevel: (c) => c.logLevel,
+  logMixin: traceLogFields,
   async start(c, log) {
+    const telemetry = await startTelemetry({
+      serviceName: 'synod-learner', role: 'learner', nodeId: c.nodeId, cluster: c.cluster,
+      logger: log,
+    });
     const store = new RedisLearnerStore({
       url: c.redisUrl, cluster: c.cluster, learnerId: c.nodeId, allowNonDurable: c.allowNonDurable,
     });
@@ -114,6 +120,7 @@ void runService({
     const driver = new CoreDriver({
       cluster: c.cluster, role: 'learner', id: c.nodeId, core, transport, tickMs: c.tickMs,
       logger: log,
+      hooks: telemetry.driverHooks({ role: 'learner', nodeId: c.nodeId, cluster: c.cluster }),
       persist: (p) => store.persist(p.decisions, p.nextSlot),
       onCommitted,
       onFatal: () => setTimeout(() => process.exit(1), 50),
@@ -125,14 +132,16 @@ void runService({
     });
     const status = (): { role: 'learner'; id: string; [k: string]: unknown } => ({
       role: 'learner', id: c.nodeId, acceptors: c.acceptors, nextSlot: delivered, highestKnown: core.highestSlotKnown,
-      nats: transport.status(), ...driver.stats,
+      nats: transport.status(), ...driver.stats, election: index.electionStatus(),
       rejectedBy: { ...Object.fromEntries(driver.rejected), ...Object.fromEntries(rejected) },
     });
     const statusSub = serveStatus(transport, c.cluster, status);
+    telemetry.observe({ nextSlot: () => delivered });
     driver.start();
     log.info({ nextSlot: delivered }, 'learner running');
     return {
       health: {
+        extra: (path) => telemetry.route(path),
         live: () => true,
         ready: () => transport.status().connected
           ? { ok: true } : { ok: false, reason: 'not connected to NATS' },
@@ -143,6 +152,7 @@ void runService({
         await driver.stop();
         await transport.close();
         await store.close();
+        await telemetry.shutdown();
       },
     };
   },

@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type OtlpReceiver, startOtlpReceiver } from '@synod/telemetry';
 import { LocalCluster, natsAnswers, redisAnswers } from '@synod/testing';
 
 const HELP = `npm start: run a whole Synod cluster on this machine
@@ -17,14 +18,17 @@ Options:
   --learners N     learners (default 1)
   --cluster NAME   cluster name (default synod)
   --data-dir DIR   where Redis data and logs live (default .synod/)
-  --fresh          wipe the data dir first (a new, empty log)
+  --fresh          wipe the data dir first (a new, empty log, no old traces)
   --quiet          print only the summary, not the services' log lines
+  --no-traces      do not collect spans locally (no \`synod trace\`)
   -h, --help       this help
 
 Environment:
   NATS_URL    use this NATS server when it answers, instead of starting one
   REDIS_URL   use this one Redis for every node when it answers (development only)
-  OTEL_*      passed through to the services`;
+  OTEL_*      passed through to the services. Without OTEL_EXPORTER_OTLP_ENDPOINT, the
+              services export their spans to a small OTLP/HTTP receiver run here, which
+              keeps them in <data-dir>/traces/spans.ndjson for \`synod trace\`.`;
 
 interface LogLine {
   time?: string;
@@ -73,12 +77,36 @@ async function usable(url: string | undefined, probe: (h: string, p: number) => 
   return (await probe(u.hostname, Number(u.port))) ? url : undefined;
 }
 
+/**
+ * The local span receiver, unless spans go elsewhere (`OTEL_EXPORTER_OTLP_ENDPOINT` set),
+ * telemetry is off, or `--no-traces`: the services export to it, it appends to
+ * `<base>/traces/spans.ndjson`, and `synod trace` reads that file.
+ */
+async function startTraceReceiver(base: string, off: boolean):
+  Promise<{ receiver: OtlpReceiver; file: string; env: Record<string, string> } | null> {
+  const env = process.env;
+  const elsewhere = (env['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? '') !== '' ||
+    (env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? '') !== '';
+  if (off || elsewhere || env['OTEL_SDK_DISABLED'] === 'true') return null;
+  const file = join(base, 'traces', 'spans.ndjson');
+  const receiver = await startOtlpReceiver({ file });
+  return {
+    receiver, file,
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      // Spans reach the file within a fraction of a second of the round.
+      OTEL_BSP_SCHEDULE_DELAY: env['OTEL_BSP_SCHEDULE_DELAY'] ?? '200',
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       acceptors: { type: 'string' }, proposers: { type: 'string' }, learners: { type: 'string' },
       cluster: { type: 'string' }, 'data-dir': { type: 'string' }, fresh: { type: 'boolean' },
       quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'no-traces': { type: 'boolean' },
     },
   });
   if (values.help === true) {
@@ -92,7 +120,10 @@ async function main(): Promise<void> {
   };
   const root = resolve(__dirname, '../../..');
   const base = resolve(values['data-dir'] ?? join(root, '.synod'));
-  if (values.fresh === true) rmSync(join(base, 'data'), { recursive: true, force: true });
+  if (values.fresh === true) {
+    rmSync(join(base, 'data'), { recursive: true, force: true });
+    rmSync(join(base, 'traces'), { recursive: true, force: true });
+  }
   const logDir = join(base, 'logs');
   mkdirSync(logDir, { recursive: true });
   const natsUrl = await usable(process.env['NATS_URL'], natsAnswers);
@@ -104,11 +135,16 @@ async function main(): Promise<void> {
   const tty = process.stdout.isTTY === true;
   const quiet = values.quiet === true;
   const dist = join(root, 'dist', 'apps');
+  const traces = await startTraceReceiver(base, values['no-traces'] === true);
+  // Where `synod trace` reads spans, and where a local client may export its own.
+  const tracesInfo = traces === null ? null
+    : { file: traces.file, otlpEndpoint: traces.receiver.url };
   const clusterFile = join(base, 'cluster.json');
   let started: LocalCluster | null = null;
   const writeInfo = (): void => {
     if (started === null) return;
-    writeFileSync(clusterFile, JSON.stringify(describe(started, redisUrl), null, 2) + '\n');
+    writeFileSync(clusterFile,
+      JSON.stringify({ ...describe(started, redisUrl), traces: tracesInfo }, null, 2) + '\n');
   };
   process.stdout.write('starting Synod...\n');
   const cluster = await LocalCluster.start({
@@ -126,8 +162,11 @@ async function main(): Promise<void> {
     onSpawn: () => writeInfo(),
     ...(natsUrl === undefined ? {} : { natsUrl }),
     ...(redisUrl === undefined ? {} : { redisUrl }),
-    env: Object.fromEntries(Object.entries(process.env)
-      .filter((e): e is [string, string] => e[0].startsWith('OTEL_') && e[1] !== undefined)),
+    env: {
+      ...Object.fromEntries(Object.entries(process.env)
+        .filter((e): e is [string, string] => e[0].startsWith('OTEL_') && e[1] !== undefined)),
+      ...traces?.env,
+    },
     onLine: (id, line) => {
       appendFileSync(join(logDir, `${id}.log`), `${line}\n`);
       if (quiet) return;
@@ -151,6 +190,7 @@ From another terminal:
   npx synod read 0             # read slot 0 from a learner
   npx synod watch --from 0     # follow the log
   npx synod status             # leader, acceptors, last chosen slot
+  npx synod trace <request-id> # one round as a timeline (the id that propose prints)
   npm run demo                 # a scripted story against this cluster
 
 Ctrl-C stops everything.
@@ -160,7 +200,8 @@ Ctrl-C stops everything.
     if (stopping) return;
     stopping = true;
     process.stdout.write(`\n${signal}: stopping services, Redis and NATS...\n`);
-    void cluster.stop().then(() => {
+    void cluster.stop().then(async () => {
+      await traces?.receiver.close();
       rmSync(clusterFile, { force: true });
       process.stdout.write('stopped.\n');
       process.exit(0);

@@ -8,6 +8,7 @@ import {
   runService,
   serveStatus,
 } from '@synod/runtime';
+import { startTelemetry, traceLogFields } from '@synod/telemetry';
 import { connectNats } from '@synod/transport-nats';
 
 const config = {
@@ -30,8 +31,22 @@ const config = {
     parse: parsers.int(1, 10_000), example: '256',
   },
   maxInflight: {
-    name: 'SYNOD_MAX_INFLIGHT', help: 'most slots in phase 2 at once', default: 32,
-    parse: parsers.int(1, 10_000), example: '32',
+    // 8, measured (docs/performance.md): with more slots in flight each carries fewer
+    // commands and the CPU goes to per-slot work; with fewer, rounds queue behind each other.
+    name: 'SYNOD_MAX_INFLIGHT', help: 'most slots in phase 2 at once', default: 8,
+    parse: parsers.int(1, 10_000), example: '8',
+  },
+  retainDecided: {
+    name: 'SYNOD_RETAIN_DECIDED',
+    help: 'decided slots kept in memory to answer catch-ups and recognise late retries ' +
+      '(learners mark older duplicates); bounds the proposer\'s memory',
+    default: 20_000, parse: parsers.int(100, 10_000_000), example: '20000',
+  },
+  followerIntake: {
+    name: 'SYNOD_FOLLOWER_INTAKE',
+    help: 'true: a follower keeps taking client requests from the queue group and forwards ' +
+      'them to the leader; false: it leaves the group while it knows a live leader',
+    default: false, parse: parsers.bool, example: 'false',
   },
   maxPending: {
     name: 'SYNOD_MAX_PENDING', help: 'most queued client commands before answering overloaded',
@@ -46,7 +61,12 @@ void runService({
   nodeId: (c) => c.nodeId,
   healthPort: (c) => c.healthPort,
   logLevel: (c) => c.logLevel,
+  logMixin: traceLogFields,
   async start(c, log) {
+    const telemetry = await startTelemetry({
+      serviceName: 'synod-proposer', role: 'proposer', nodeId: c.nodeId, cluster: c.cluster,
+      logger: log,
+    });
     const transport = await connectNats({
       servers: c.natsUrl.split(','),
       name: `synod-proposer-${c.nodeId}`,
@@ -65,17 +85,23 @@ void runService({
       maxBatch: c.maxBatch,
       maxInflight: c.maxInflight,
       maxPending: c.maxPending,
+      retainDecided: c.retainDecided,
     });
     const driver = new CoreDriver({
       cluster: c.cluster, role: 'proposer', id: c.nodeId, core, transport, tickMs: c.tickMs,
       logger: log, requestQueue: `synod-${c.cluster}-proposers`,
-      hooks: {
-        onEvents: (events) => {
-          for (const e of events) {
-            if (e.kind === 'leader-elected' || e.kind === 'preempted') log.info({ event: e }, e.kind);
-          }
+      hooks: telemetry.driverHooks({
+        role: 'proposer', nodeId: c.nodeId, cluster: c.cluster, leader: () => core.leader,
+        app: {
+          onEvents: (events) => {
+            for (const e of events) {
+              if (e.kind === 'leader-elected' || e.kind === 'preempted') {
+                log.info({ event: e }, e.kind);
+              }
+            }
+          },
         },
-      },
+      }),
       onFatal: () => process.exit(1),
     });
     const status = (): { role: 'proposer'; id: string; [k: string]: unknown } => ({
@@ -84,10 +110,22 @@ void runService({
       nats: transport.status(), ...driver.stats, rejectedBy: Object.fromEntries(driver.rejected),
     });
     const statusSub = serveStatus(transport, c.cluster, status);
+    telemetry.observe({
+      isLeader: () => core.role === 'leader', ballotRound: () => core.ballot.round,
+      pending: () => core.pendingCount, inflight: () => core.inflightCount,
+      firstUnknown: () => core.firstUnknown,
+    });
     driver.start();
+    // A follower that knows a live leader leaves the client queue group, so that requests go
+    // straight to the leader instead of half of them taking two extra hops through it.
+    const intake = c.followerIntake ? null : setInterval(() => {
+      driver.setClientIntake(!(core.role === 'follower' && core.leader !== null));
+    }, c.tickMs);
+    intake?.unref();
     log.info({ acceptors: c.acceptors, cluster: c.cluster }, 'proposer running');
     return {
       health: {
+        extra: (path) => telemetry.route(path),
         live: () => true,
         ready: () => transport.status().connected
           ? { ok: true } : { ok: false, reason: 'not connected to NATS' },
@@ -95,8 +133,10 @@ void runService({
       },
       async stop() {
         statusSub.unsubscribe();
+        if (intake !== null) clearInterval(intake);
         await driver.stop();
         await transport.close();
+        await telemetry.shutdown();
       },
     };
   },

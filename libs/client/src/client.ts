@@ -9,6 +9,16 @@ import {
 } from '@synod/codec';
 import { type Logger, silentLogger, type Transport } from '@synod/runtime';
 import { connectNats, NatsConnectError } from '@synod/transport-nats';
+import {
+  electLeader,
+  type ElectionHost,
+  type ElectOptions,
+  type HolderChange,
+  type Leadership,
+  observeGroup,
+  type ObserveOptions,
+} from './election.js';
+import { ElectionView } from './election-view.js';
 import { type CommandId, SynodAbortedError, SynodConnectError } from './errors.js';
 import { proposeCommand, type Proposed } from './propose.js';
 import { readEntries } from './read.js';
@@ -99,6 +109,8 @@ export class SynodClient {
   /** Default deadline of proposals and reads, in milliseconds. */
   readonly timeoutMs: number;
   private seq: number;
+  /** The election view shared by {@link elect} and {@link observe}, made on first use. */
+  private elections: ElectionView | null = null;
   private readonly transport: Transport;
   private readonly ownsTransport: boolean;
   private readonly serverName: string;
@@ -257,6 +269,52 @@ export class SynodClient {
         readEntries(this.context(), from, limit, timeoutMs, s),
     };
     return { [Symbol.asyncIterator]: () => new LogWatcher(ctx, fromSlot, signal, opts).entries() };
+  }
+
+  /**
+   * Campaigns for the lease of `group` as `candidateId` and resolves once this client holds it,
+   * with its fencing token ({@link Leadership.token}). While another candidate holds the
+   * group, it waits for that lease to run out (or be released) and campaigns again. Once
+   * elected it renews in the background; {@link Leadership.signal} aborts (and `lost` is
+   * emitted) the moment a renewal can no longer be confirmed in time, and
+   * {@link Leadership.resign} steps down. Rejects with {@link SynodAbortedError} when
+   * `opts.signal` aborts or the client closes first. See docs/election.md for the guarantees.
+   *
+   * ```ts
+   * const lead = await client.elect('orders', 'app-1', { ttlMs: 5000 });
+   * lead.on('lost', (e) => console.log('stop leading:', e.reason));
+   * while (lead.held) await write(data, lead.token); // the resource refuses older tokens
+   * ```
+   */
+  elect(group: string, candidateId: string, opts: ElectOptions = {}): Promise<Leadership> {
+    this.checkOpen();
+    return electLeader(this.electionHost(), group, candidateId, opts);
+  }
+
+  /**
+   * The holder of `group` as the log shows it: first the current state, then every change
+   * (grant, release, expiry; renewals with `opts.renewals`), computed by replaying the log
+   * from slot 0 through the election state machine. Ends when the signal aborts or the client
+   * closes.
+   */
+  observe(group: string, opts: ObserveOptions = {}): AsyncIterable<HolderChange> {
+    this.checkOpen();
+    return observeGroup(this.electionHost(), group, opts);
+  }
+
+  private electionHost(): ElectionHost {
+    this.elections ??= new ElectionView({
+      clientId: this.clientId,
+      watch: (from, o) => this.watch(from, o),
+    });
+    const view = this.elections;
+    return {
+      clientId: this.clientId,
+      timeoutMs: this.timeoutMs,
+      closed: this.closing.signal,
+      propose: (payload, o) => this.propose(payload, o),
+      view: () => view,
+    };
   }
 
   /** Asks every service for its status; see {@link ClusterStatus}. */

@@ -20,6 +20,8 @@ export const SynodErrorCode = {
   Rejected: 'REJECTED',
   /** The caller's signal aborted the operation, or the client was closed. */
   Aborted: 'ABORTED',
+  /** An elected candidate's lease can no longer be confirmed (or it resigned): stop leading. */
+  LeaseLost: 'LEASE_LOST',
 } as const;
 export type SynodErrorCode = (typeof SynodErrorCode)[keyof typeof SynodErrorCode];
 
@@ -147,5 +149,36 @@ export class SynodAbortedError extends SynodError {
     this.clientId = o.cmd?.clientId;
     this.seq = o.cmd?.seq;
     this.outcomeUnknown = o.outcomeUnknown ?? false;
+  }
+}
+
+/** Why an elected candidate stopped holding its lease (see {@link SynodLeaseLostError}). */
+export type LeaseLostReason =
+  /** No renewal was confirmed in time: the safety margin before expiry was reached. */
+  | 'unconfirmed'
+  /** A renewal reached the log and was refused: the term had already ended there. */
+  | 'refused'
+  /** The log shows the term ended (expired in log time, or another term began). */
+  | 'superseded'
+  /** {@link Leadership.resign} was called, or the elect signal aborted. */
+  | 'resigned'
+  /** The client was closed. */
+  | 'closed';
+
+/**
+ * The lease of an elected candidate is lost: from now on it must act as a follower. `token`
+ * is the fencing token of the term that ended; a protected resource refuses it once a newer
+ * holder has written.
+ */
+export class SynodLeaseLostError extends SynodError {
+  override readonly name: string = 'SynodLeaseLostError';
+  readonly group: string;
+  readonly token: number;
+  readonly reason: LeaseLostReason;
+  constructor(group: string, token: number, reason: LeaseLostReason, message: string) {
+    super(SynodErrorCode.LeaseLost, message);
+    this.group = group;
+    this.token = token;
+    this.reason = reason;
   }
 }

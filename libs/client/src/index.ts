@@ -22,11 +22,21 @@ export {
 } from './status.js';
 export { type WatchOptions } from './watch.js';
 export {
+  DEFAULT_TTL_MS,
+  type ElectOptions,
+  type HolderChange,
+  Leadership,
+  type ObserveOptions,
+  type Renewal,
+} from './election.js';
+export {
   type CommandId,
   SynodAbortedError,
   SynodConnectError,
   SynodError,
   SynodErrorCode,
+  type LeaseLostReason,
+  SynodLeaseLostError,
   SynodOutcomeUnknownError,
   SynodOverloadedError,
   SynodProtocolError,

@@ -1,6 +1,14 @@
+import {
+  context,
+  propagation,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import { decode, encode, ERROR_HEADER, subjectFor } from '@synod/codec';
 import type { Command, Message, MsgRequest } from '@synod/protocol';
-import { type Transport, TransportTimeoutError } from '@synod/runtime';
+import { type Headers, type Transport, TransportTimeoutError } from '@synod/runtime';
 import {
   type CommandId,
   SynodAbortedError,
@@ -58,6 +66,31 @@ interface Tally {
 }
 
 /**
+ * The `synod.propose` span of a command: a CLIENT span, child of whatever span is active. With
+ * no OpenTelemetry SDK in the process this is the API's no-op span and costs next to nothing;
+ * with one, each attempt carries the span's W3C trace context (`traceparent`) in its headers,
+ * so the proposer's handling joins the caller's trace.
+ */
+function startProposeSpan(cmd: Command, subject: string): Span {
+  return trace.getTracer('@synod/client').startSpan('synod.propose', {
+    kind: SpanKind.CLIENT,
+    attributes: {
+      'synod.role': 'client', 'synod.node_id': cmd.clientId, 'synod.client_id': cmd.clientId,
+      'synod.request_id': `${cmd.clientId}#${cmd.seq}`, 'messaging.system': 'nats',
+      'messaging.destination.name': subject, 'messaging.operation.type': 'send',
+    },
+  });
+}
+
+/** The trace context headers of `span`, or undefined when there is nothing to propagate. */
+function traceHeaders(span: Span): Headers | undefined {
+  if (!span.isRecording() && !trace.isSpanContextValid(span.spanContext())) return undefined;
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(context.active(), span), carrier);
+  return Object.keys(carrier).length === 0 ? undefined : carrier;
+}
+
+/**
  * Sends the command until a proposer answers `chosen` or the deadline passes, always with the
  * same `(clientId, seq)`, so that a retry can never be chosen as a second command. See
  * {@link SynodClient.propose} for the errors.
@@ -67,6 +100,28 @@ export async function proposeCommand(
   cmd: Command,
   timeoutMs: number,
   signal: AbortSignal,
+): Promise<Proposed> {
+  const subject = subjectFor(ctx.cluster, { type: 'request', from: cmd.clientId, cmd });
+  const span = startProposeSpan(cmd, subject);
+  try {
+    const p = await proposeTraced(ctx, cmd, timeoutMs, signal, traceHeaders(span));
+    span.setAttributes({ 'synod.slot': p.slot, 'synod.outcome': 'chosen' });
+    return p;
+  } catch (e) {
+    span.setAttribute('synod.outcome', e instanceof Error ? e.name : 'error');
+    span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : '' });
+    throw e;
+  } finally {
+    span.end();
+  }
+}
+
+async function proposeTraced(
+  ctx: ProposeContext,
+  cmd: Command,
+  timeoutMs: number,
+  signal: AbortSignal,
+  headers: Headers | undefined,
 ): Promise<Proposed> {
   const msg: MsgRequest = { type: 'request', from: cmd.clientId, cmd };
   const subject = subjectFor(ctx.cluster, msg);
@@ -83,7 +138,7 @@ export async function proposeCommand(
     if (remaining <= 0 || (t.attempts > 0 && remaining < MIN_ATTEMPT_MS)) break;
     t.attempts++;
     const r = await attempt(ctx.transport, subject, data, cmd,
-      Math.min(ATTEMPT_TIMEOUT_MS, remaining), signal);
+      Math.min(ATTEMPT_TIMEOUT_MS, remaining), signal, headers);
     if (r.kind === 'chosen') return { slot: r.slot, clientId: cmd.clientId, seq: cmd.seq };
     const waitMs = record(t, r, ++failures);
     const slack = deadline - Date.now() - MIN_ATTEMPT_MS;
@@ -137,10 +192,12 @@ async function attempt(
   cmd: Command,
   timeoutMs: number,
   signal: AbortSignal,
+  headers: Headers | undefined,
 ): Promise<Attempt> {
   let reply;
   try {
-    reply = await raceAbort(transport.request(subject, data, { timeoutMs }), signal);
+    const opts = headers === undefined ? { timeoutMs } : { timeoutMs, headers };
+    reply = await raceAbort(transport.request(subject, data, opts), signal);
   } catch (e) {
     if (e instanceof TransportTimeoutError) {
       return e.code === 'NO_RESPONDERS' ? { kind: 'no-responders' } : { kind: 'timeout' };

@@ -73,6 +73,27 @@ describe('round trip', () => {
   });
 });
 
+describe('leader stamps on batches', () => {
+  const accept = (value: unknown): string => JSON.stringify({ v: 1, type: 'accept', from: 'p1',
+    ballot: B, slot: 3, value });
+  const cmd = { clientId: 'c1', seq: 1, payload: 'x' };
+
+  it('a batch may carry a uint stamp, written after its commands', () => {
+    expect(outcome(accept({ stamp: 1718000000000, cmds: [cmd], kind: 'cmds' }))).toBe('OK');
+    const m = decode(utf8(accept({ stamp: 5, cmds: [cmd], kind: 'cmds' })));
+    expect(text(encode(m))).toContain('"value":{"kind":"cmds","cmds":[{"clientId":"c1","seq":1,' +
+      '"payload":"x"}],"stamp":5}');
+    expect(outcome(accept({ kind: 'cmds', cmds: [cmd] }))).toBe('OK');
+  });
+
+  it('a stamp that is not a uint, or on a no-op, is refused', () => {
+    for (const stamp of [-1, 1.5, 2 ** 53, '5', null]) {
+      expect(outcome(accept({ kind: 'cmds', cmds: [cmd], stamp }))).toBe('BAD_FIELD');
+    }
+    expect(outcome(accept({ kind: 'noop', stamp: 5 }))).toBe('UNKNOWN_FIELD');
+  });
+});
+
 describe('decode builds a fresh object', () => {
   it('never returns the parsed object: no own __proto__, plain prototypes all the way down', () => {
     const m = decode(utf8(prepareJson()));

@@ -38,7 +38,7 @@ const MESSAGE_SHAPES: Readonly<Record<MsgType, Shape>> = {
   prepare: { required: ['type', 'from', 'ballot', 'fromSlot'], optional: [] },
   promise: {
     required: ['type', 'from', 'to', 'ballot', 'fromSlot', 'accepted'],
-    optional: [],
+    optional: ['upTo'],
   },
   nack: { required: ['type', 'from', 'to', 'ballot', 'promised', 'slot'], optional: [] },
   accept: { required: ['type', 'from', 'ballot', 'slot', 'value'], optional: [] },
@@ -57,6 +57,8 @@ const NONE: readonly string[] = [];
 const BALLOT_KEYS = ['round', 'proposer', 'incarnation'];
 const NOOP_KEYS = ['kind'];
 const CMDS_KEYS = ['kind', 'cmds'];
+/** A batch's optional leader stamp (milliseconds; see `Value` in @synod/protocol). */
+const STAMP_KEYS = ['stamp'];
 const COMMAND_KEYS = ['clientId', 'seq', 'payload'];
 const ENTRY_KEYS = ['slot', 'ballot', 'value'];
 const CHOSEN_KEYS = ['status', 'slot'];
@@ -112,7 +114,8 @@ function readMessage(o: Obj, lim: Limits, envelope: boolean): Message {
       return { type: t, from, to: readNodeId(o.to, '', 'to', lim),
         ballot: readBallot(o.ballot, 'ballot', lim),
         fromSlot: readUint(o.fromSlot, '', 'fromSlot'),
-        accepted: readEntries(o.accepted, 'accepted', lim) };
+        accepted: readEntries(o.accepted, 'accepted', lim),
+        ...(o.upTo === undefined ? {} : { upTo: readUint(o.upTo, '', 'upTo') }) };
     case 'nack':
       return { type: t, from, to: readNodeId(o.to, '', 'to', lim),
         ballot: readBallot(o.ballot, 'ballot', lim),
@@ -184,8 +187,12 @@ function readValue(x: unknown, at: string, lim: Limits): Value {
     return NOOP;
   }
   if (kind === 'cmds') {
-    checkKeys(o, CMDS_KEYS, NONE, at, null);
-    return { kind: 'cmds', cmds: readCommands(o.cmds, join(at, 'cmds'), lim) };
+    checkKeys(o, CMDS_KEYS, STAMP_KEYS, at, null);
+    const cmds = readCommands(o.cmds, join(at, 'cmds'), lim);
+    const stamp = own(o, 'stamp');
+    return stamp === undefined
+      ? { kind: 'cmds', cmds }
+      : { kind: 'cmds', cmds, stamp: readUint(stamp, at, 'stamp') };
   }
   if (kind === undefined) fail(DecodeReason.MissingField, join(at, 'kind'), 'required');
   return fail(DecodeReason.BadField, join(at, 'kind'), `unknown kind ${describeInput(kind)}`);

@@ -20,7 +20,13 @@ describe('end to end, real processes', () => {
     expect(r.slot).toBeGreaterThanOrEqual(0);
     await eventually(async () => (await cl.read(r.slot)) !== null, 10_000, 'the learner');
     const e = await cl.read(r.slot);
-    expect(e?.value).toEqual({ kind: 'cmds', cmds: [{ clientId: r.clientId, seq: r.seq, payload: 'hello' }] });
+    // The leader stamps each batch with its wall clock (the log's time, see docs/election.md).
+    expect(e?.value).toEqual({
+      kind: 'cmds', cmds: [{ clientId: r.clientId, seq: r.seq, payload: 'hello' }],
+      stamp: expect.any(Number),
+    });
+    const stamp = e?.value.kind === 'cmds' ? e.value.stamp ?? 0 : 0;
+    expect(Math.abs(stamp - Date.now())).toBeLessThan(60_000);
   });
 
   test('two clients proposing 1,000 values each concurrently through both proposers: one log, ' +

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { SynodClient, SynodError } from '@synod/client';
+import { type LocalSecurity, localSecurity, type Login } from '@synod/deploy';
 import type { Value } from '@synod/protocol';
 import { RedisAcceptorStore, RedisLearnerStore } from '@synod/store-redis';
 import { LocalCluster, type LocalClusterOptions } from '@synod/testing';
@@ -33,9 +34,40 @@ export async function startCluster(o: Partial<LocalClusterOptions> = {}): Promis
   });
 }
 
-/** A client of the cluster. */
-export function client(c: LocalCluster, timeoutMs = 10_000): Promise<SynodClient> {
-  return SynodClient.connect({ servers: c.natsUrl, cluster: c.cluster, timeoutMs });
+/** A client of the cluster (logged in as `login` when security is on). */
+export function client(c: LocalCluster, timeoutMs = 10_000, login?: Login): Promise<SynodClient> {
+  return SynodClient.connect({
+    servers: c.natsUrl, cluster: c.cluster, timeoutMs,
+    ...(login === undefined ? {} : { user: login.user, pass: login.password }),
+  });
+}
+
+/**
+ * Security on (docs/security.md): NATS users and permissions generated from the subject table,
+ * a Redis ACL user per acceptor and learner, fresh random passwords. Returns the cluster
+ * options, and the login of clients.
+ */
+export function secureOptions(acceptors = 3): {
+  options: Partial<LocalClusterOptions>; clientLogin: Login; security: LocalSecurity;
+} {
+  const ids = Array.from({ length: acceptors }, (_, i) => `a${i + 1}`);
+  const security = localSecurity({ cluster: 'synod', acceptors: ids });
+  return {
+    security,
+    clientLogin: security.natsLogin('client', 'c'),
+    options: {
+      acceptors,
+      natsConfig: security.natsConfig,
+      natsCredentials: (role, id) => security.natsLogin(role, id),
+      redisAcl: (role, id) => security.redisAcl(role, id),
+    },
+  };
+}
+
+/** The Redis URL of a node, with its credentials when it has an ACL user. */
+function redisUrlOf(c: LocalCluster, id: string): string {
+  const n = c.node(id);
+  return n.env['REDIS_URL'] ?? n.redis?.url ?? '';
 }
 
 /** What a propose ended with. */
@@ -64,8 +96,9 @@ export async function proposeAll(cl: SynodClient, payloads: readonly string[], c
 
 /** A learner's stored log, read from its own Redis: slot -> value. */
 export async function learnerLog(c: LocalCluster, id: string): Promise<Map<number, Value>> {
-  const n = c.node(id);
-  const store = new RedisLearnerStore({ url: n.redis?.url ?? '', cluster: c.cluster, learnerId: id });
+  const store = new RedisLearnerStore({
+    url: redisUrlOf(c, id), cluster: c.cluster, learnerId: id,
+  });
   try {
     const { nextSlot } = await store.load();
     const out = new Map<number, Value>();
@@ -78,8 +111,9 @@ export async function learnerLog(c: LocalCluster, id: string): Promise<Map<numbe
 
 /** An acceptor's durable state, read from its own Redis. */
 export async function acceptorState(c: LocalCluster, id: string) {
-  const n = c.node(id);
-  const store = new RedisAcceptorStore({ url: n.redis?.url ?? '', cluster: c.cluster, acceptorId: id });
+  const store = new RedisAcceptorStore({
+    url: redisUrlOf(c, id), cluster: c.cluster, acceptorId: id,
+  });
   try {
     return await store.load();
   } finally {
@@ -125,4 +159,25 @@ export function lostAcks(outcomes: readonly Outcome[], log: Map<number, Value>):
     }
   }
   return lost;
+}
+
+/**
+ * Settings that make every service export its spans over OTLP/HTTP to `endpoint` (a receiver
+ * of the test) quickly; the proposers export JSON and the others protobuf, so that both
+ * encodings are exercised.
+ */
+export function tracingOptions(endpoint: string): Partial<LocalClusterOptions> {
+  const otel = {
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_TRACES_SAMPLER: 'parentbased_always_on',
+  };
+  return {
+    env: { SYNOD_LOG_LEVEL: 'info', ...otel },
+    roleEnv: {
+      proposer: {
+        SYNOD_ELECTION_TICKS: '20', SYNOD_RETRY_TICKS: '10',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      },
+    },
+  };
 }

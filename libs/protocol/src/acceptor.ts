@@ -23,6 +23,8 @@ export interface AcceptorConfig {
   readonly id: string;
   /** Most entries returned in answer to one catch-up request. */
   readonly maxCatchupEntries?: number;
+  /** Most votes reported in one promise; beyond it the promise is a page (`upTo`). */
+  readonly maxPromiseEntries?: number;
   /** Simulator only: a planted bug to switch on. */
   readonly plantedBug?: PlantedBug;
 }
@@ -40,6 +42,7 @@ export class AcceptorCore {
   private promisedBallot: Ballot | null;
   private readonly acceptedBySlot = new Map<number, AcceptedEntry>();
   private readonly maxCatchupEntries: number;
+  private readonly maxPromiseEntries: number;
   private readonly plantedBug: PlantedBug | undefined;
 
   private outPromised: Ballot | null = null;
@@ -50,6 +53,7 @@ export class AcceptorCore {
   constructor(config: AcceptorConfig, durable: AcceptorDurableState = { promised: null, accepted: [] }) {
     this.id = config.id;
     this.maxCatchupEntries = config.maxCatchupEntries ?? 256;
+    this.maxPromiseEntries = config.maxPromiseEntries ?? 4096;
     this.plantedBug = config.plantedBug;
     this.promisedBallot = durable.promised;
     for (const e of durable.accepted) this.acceptedBySlot.set(e.slot, e);
@@ -136,9 +140,17 @@ export class AcceptorCore {
     const accepted: AcceptedEntry[] = [];
     for (const e of this.acceptedBySlot.values()) if (e.slot >= m.fromSlot) accepted.push(e);
     accepted.sort((a, b) => a.slot - b.slot);
-    this.outMessages.push({
-      type: 'promise', from: this.id, to: m.from, ballot: m.ballot, fromSlot: m.fromSlot, accepted,
-    });
+    const base = { type: 'promise', from: this.id, to: m.from, ballot: m.ballot } as const;
+    const cut = accepted[this.maxPromiseEntries];
+    if (cut === undefined) {
+      this.outMessages.push({ ...base, fromSlot: m.fromSlot, accepted });
+    } else {
+      // One page: the votes below `cut.slot`; the proposer asks again from there.
+      this.outMessages.push({
+        ...base, fromSlot: m.fromSlot, accepted: accepted.slice(0, this.maxPromiseEntries),
+        upTo: cut.slot,
+      });
+    }
     this.outEvents.push({ kind: 'promised', ballot: m.ballot, to: m.from });
   }
 

@@ -48,6 +48,12 @@ export interface MsgPromise {
   readonly ballot: Ballot;
   readonly fromSlot: number;
   readonly accepted: readonly AcceptedEntry[];
+  /**
+   * Present when the report is one page: it covers slots in `[fromSlot, upTo)` only, and the
+   * proposer asks again (a prepare at the same ballot from `upTo`) for the rest. Absent: the
+   * report covers every slot from `fromSlot` on.
+   */
+  readonly upTo?: number;
 }
 
 /**
@@ -230,7 +236,8 @@ export function describeMessage(m: Message): string {
     case 'prepare':
       return `${head} b=${describeBallot(m.ballot)} from=${m.fromSlot}`;
     case 'promise':
-      return `${head} b=${describeBallot(m.ballot)} from=${m.fromSlot} n=${m.accepted.length}`;
+      return `${head} b=${describeBallot(m.ballot)} from=${m.fromSlot} n=${m.accepted.length}` +
+        (m.upTo === undefined ? '' : ` upTo=${m.upTo}`);
     case 'nack':
       return `${head} b=${describeBallot(m.ballot)} promised=${describeBallot(m.promised)}` +
         ` slot=${m.slot ?? '-'}`;

@@ -24,6 +24,10 @@ export const PlantedBug = {
   AckBeforeChosen: 'ack-before-chosen',
   /** A client retries a timed-out request under a new sequence number (driver-level). */
   RetryWithoutRequestId: 'retry-without-request-id',
+  /** The election state machine grants a campaign while another holder's lease is live. */
+  ElectionGrantWhileHeld: 'election-grant-while-held',
+  /** The election state machine lets a holder renew a lease that already ran out. */
+  ElectionRenewAfterExpiry: 'election-renew-after-expiry',
 } as const;
 export type PlantedBug = (typeof PlantedBug)[keyof typeof PlantedBug];
 

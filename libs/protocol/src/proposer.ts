@@ -60,9 +60,14 @@ export type ProposerRole = 'follower' | 'candidate' | 'leader';
 
 interface Phase1 {
   readonly fromSlot: number;
-  readonly promisedBy: Set<string>;
+  /** Acceptors whose promise and whole report (every page) arrived. */
+  readonly complete: Set<string>;
+  /** Where the next page of an acceptor's paged report starts. */
+  readonly reportFrom: Map<string, number>;
   readonly adopted: Map<number, AcceptedEntry>;
   lastSentTick: number;
+  /** A page arrived since the last heartbeat: the candidate is making progress. */
+  progressed: boolean;
 }
 
 interface Inflight {
@@ -98,6 +103,10 @@ export class ProposerCore {
   private readonly incarnation: number;
 
   private now = 0;
+  /** The driver's wall clock in ms ({@link setTime}); null until given: batches go unstamped. */
+  private clockMs: number | null = null;
+  /** The highest stamp seen on a decided or adopted value; new stamps never go below it. */
+  private stampFloor = 0;
   private roleState: ProposerRole = 'follower';
   private ballotState: Ballot;
   private highestSeen: Ballot | null = null;
@@ -180,6 +189,26 @@ export class ProposerCore {
   /** The decided value of `slot`, if known and retained. */
   decidedAt(slot: number): Value | undefined {
     return this.decided.get(slot)?.value;
+  }
+
+  /** The highest stamp this proposer has seen decided or adopted (0 if none). */
+  get highestStamp(): number {
+    return this.stampFloor;
+  }
+
+  /**
+   * Gives the proposer the time: the driver's wall clock in milliseconds, a non-negative safe
+   * integer. The core never reads a clock; the driver calls this before `step()` and `tick()`
+   * (the simulator feeds simulated time). Once set, every batch this proposer forms as leader
+   * carries `stamp = max(nowMs, highest stamp seen decided or adopted)`, so that stamps do not
+   * run backwards when leadership moves to a proposer whose clock is behind. Throws a
+   * RangeError (a programmer error) on anything else.
+   */
+  setTime(nowMs: number): void {
+    if (!Number.isSafeInteger(nowMs) || nowMs < 0) {
+      throw new RangeError(`setTime: not a non-negative safe integer: ${String(nowMs)}`);
+    }
+    this.clockMs = nowMs;
   }
 
   /** Feeds one message to the proposer. */
@@ -283,19 +312,31 @@ export class ProposerCore {
     this.proposedKeys.clear();
     this.p1 = {
       fromSlot: this.firstUnknownSlot,
-      promisedBy: new Set(),
+      complete: new Set(),
+      reportFrom: new Map(),
       adopted: new Map(),
       lastSentTick: this.now,
+      progressed: false,
     };
     this.resetElectionTimer();
     this.outEvents.push({ kind: 'phase1-started', ballot: this.ballotState, fromSlot: this.p1.fromSlot });
     this.sendPrepare();
   }
 
-  private sendPrepare(): void {
+  /** Asks for promises (and reports) from `fromSlot`; by default the first page. */
+  private sendPrepare(fromSlot = (this.p1 as Phase1).fromSlot): void {
     const p1 = this.p1 as Phase1;
     p1.lastSentTick = this.now;
-    this.outMessages.push({ type: 'prepare', from: this.id, ballot: this.ballotState, fromSlot: p1.fromSlot });
+    this.outMessages.push({ type: 'prepare', from: this.id, ballot: this.ballotState, fromSlot });
+  }
+
+  /** Asks again for every report still missing: a first page, or the next page of one. */
+  private retryPrepares(p1: Phase1): void {
+    const starts = new Set<number>();
+    for (const a of this.acceptors) {
+      if (!p1.complete.has(a)) starts.add(p1.reportFrom.get(a) ?? p1.fromSlot);
+    }
+    for (const from of starts) this.sendPrepare(from);
   }
 
   private tickCandidate(): void {
@@ -305,21 +346,41 @@ export class ProposerCore {
       return;
     }
     const p1 = this.p1 as Phase1;
-    if (this.now - p1.lastSentTick >= this.retryTicks) this.sendPrepare();
+    if (this.now - p1.lastSentTick >= this.retryTicks) this.retryPrepares(p1);
+    this.heartbeatElapsed++;
+    if (this.heartbeatElapsed >= this.heartbeatTicks && p1.progressed) {
+      p1.progressed = false;
+      this.sendHeartbeat();
+    }
   }
 
   private onPromise(m: MsgPromise): void {
     this.noteBallot(m.ballot);
     const p1 = this.p1;
     if (this.roleState !== 'candidate' || p1 === null || !ballotEquals(m.ballot, this.ballotState)) return;
-    if (p1.promisedBy.has(m.from) || !this.acceptors.includes(m.from)) return;
-    p1.promisedBy.add(m.from);
+    if (p1.complete.has(m.from) || !this.acceptors.includes(m.from)) return;
+    // A report may come in pages (`upTo`), taken in order: a page that does not start where the
+    // last one ended (a duplicate, a late retransmission) is ignored, and the retry timer asks
+    // again. Only acceptors whose whole report arrived count towards the quorum.
+    if (m.fromSlot !== (p1.reportFrom.get(m.from) ?? p1.fromSlot)) return;
+    if (m.upTo !== undefined && m.upTo <= m.fromSlot) return;
     for (const e of m.accepted) {
-      if (e.slot < p1.fromSlot) continue;
+      if (e.slot < m.fromSlot || (m.upTo !== undefined && e.slot >= m.upTo)) continue;
+      this.noteStamp(e.value);
       const prev = p1.adopted.get(e.slot);
       if (prev === undefined || compareBallots(e.ballot, prev.ballot) > 0) p1.adopted.set(e.slot, e);
     }
-    if (p1.promisedBy.size >= this.quorum) this.becomeLeader(p1);
+    if (m.upTo === undefined) p1.complete.add(m.from);
+    else {
+      p1.reportFrom.set(m.from, m.upTo);
+      this.sendPrepare(m.upTo);
+      // A long report takes many pages: progress keeps the election timer from restarting
+      // phase 1 (with a higher ballot, from the first page again) while pages arrive, and the
+      // candidate's heartbeats (sent only while it progresses) hold off the other proposers.
+      this.electionElapsed = 0;
+      p1.progressed = true;
+    }
+    if (p1.complete.size >= this.quorum) this.becomeLeader(p1);
   }
 
   private becomeLeader(p1: Phase1): void {
@@ -446,7 +507,16 @@ export class ProposerCore {
       if (this.proposedKeys.has(key)) continue;
       cmds.push(c);
     }
-    return cmds.length === 0 ? null : { kind: 'cmds', cmds };
+    if (cmds.length === 0) return null;
+    if (this.clockMs === null) return { kind: 'cmds', cmds };
+    return { kind: 'cmds', cmds, stamp: Math.max(this.clockMs, this.stampFloor) };
+  }
+
+  /** Raises the stamp floor to a value's stamp (decided or reported in a promise). */
+  private noteStamp(v: Value): void {
+    if (v.kind === 'cmds' && v.stamp !== undefined && v.stamp > this.stampFloor) {
+      this.stampFloor = v.stamp;
+    }
   }
 
   // ---- learning ---------------------------------------------------------------------------
@@ -470,6 +540,7 @@ export class ProposerCore {
   }
 
   private onDecided(slot: number, ballot: Ballot, value: Value): void {
+    this.noteStamp(value);
     this.decided.set(slot, { value, ballot });
     this.tally.forget(slot);
     this.highestDecided = Math.max(this.highestDecided, slot);

@@ -437,3 +437,56 @@ describe('ProposerCore: phase 2 pipeline', () => {
     ]);
   });
 });
+
+describe('ProposerCore: stamps (the leader\'s time, carried by the log)', () => {
+  test('without a time from its driver, a leader proposes unstamped batches', () => {
+    const p = leader();
+    p.step(request('c1', cmd('c1', 1)));
+    const [[, v]] = accepts(drain(p).messages) as [[number, Value]];
+    expect(v).toEqual(cmds(cmd('c1', 1)));
+  });
+
+  test('a batch carries the time the driver gave before the step that formed it', () => {
+    const p = leader();
+    p.setTime(1_000);
+    p.step(request('c1', cmd('c1', 1)));
+    p.setTime(1_250);
+    p.step(request('c2', cmd('c2', 1)));
+    expect(accepts(drain(p).messages)).toEqual([
+      [0, { ...cmds(cmd('c1', 1)), stamp: 1_000 }],
+      [1, { ...cmds(cmd('c2', 1)), stamp: 1_250 }],
+    ]);
+  });
+
+  test('a clock that runs backwards never makes a stamp lower than one already decided', () => {
+    const p = leader();
+    p.setTime(5_000);
+    p.step(request('c1', cmd('c1', 1)));
+    const [[slot, v]] = accepts(drain(p).messages) as [[number, Value]];
+    decide(p, slot, v);
+    drain(p);
+    p.setTime(4_000); // an NTP step backwards
+    p.step(request('c2', cmd('c2', 1)));
+    const [[, w]] = accepts(drain(p).messages) as [[number, Value]];
+    expect(w.kind === 'cmds' ? w.stamp : null).toBe(5_000);
+    expect(p.highestStamp).toBe(5_000);
+  });
+
+  test('a new leader with a slow clock re-proposes an adopted value with its own stamp, and ' +
+    'stamps its new batches at or above it', () => {
+    const adopted = { ...val('x'), stamp: 9_000 };
+    const p = newProposer('p1', ACCEPTORS3);
+    p.setTime(2_000);
+    const out = electWith(p, ['a1', 'a2'], { a1: [entry(0, bal(1, 'p2'), adopted)] });
+    expect(accepts(out.messages)).toEqual([[0, adopted]]);
+    p.step(request('c1', cmd('c1', 1)));
+    expect(accepts(drain(p).messages)).toEqual([[1, { ...cmds(cmd('c1', 1)), stamp: 9_000 }]]);
+  });
+
+  test('setTime refuses what is not a non-negative safe integer (a programmer error)', () => {
+    const p = leader();
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 53]) {
+      expect(() => p.setTime(bad)).toThrow(RangeError);
+    }
+  });
+});

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /**
  * Configuration from environment variables, validated at start. Every error names the
  * variable, what was wrong and how to fix it; all errors are reported at once.
@@ -27,12 +29,39 @@ export class ConfigError extends Error {
 type Specs = Record<string, VarSpec<unknown>>;
 type Values<S extends Specs> = { [K in keyof S]: S[K] extends VarSpec<infer T> ? T : never };
 
-/** Reads and validates every variable of `specs` from `env`; throws {@link ConfigError}. */
+/**
+ * The text of `<NAME>_FILE` when `NAME` itself is unset: secrets mounted as files (Kubernetes
+ * Secret volumes, Docker secrets) are read without passing through the environment. One
+ * trailing newline is dropped. Undefined when neither is set; throws when the file is unreadable.
+ */
+function fromFile(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file === undefined || file === '') return undefined;
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new Error(`${name}_FILE=${JSON.stringify(file)} cannot be read: ${why}`);
+  }
+}
+
+/**
+ * Reads and validates every variable of `specs` from `env`; throws {@link ConfigError}. Any
+ * variable may instead be given as a file: `NAME_FILE=/path` (see {@link fromFile}).
+ */
 export function readConfig<S extends Specs>(specs: S, env: NodeJS.ProcessEnv): Values<S> {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [key, spec] of Object.entries(specs)) {
-    const raw = env[spec.name];
+    let raw = env[spec.name];
+    if (raw === undefined || raw === '') {
+      try {
+        raw = fromFile(env, spec.name);
+      } catch (e) {
+        problems.push(e instanceof Error ? e.message : String(e));
+        continue;
+      }
+    }
     if (raw === undefined || raw === '') {
       if ('default' in spec) out[key] = spec.default;
       else problems.push(`${spec.name} is not set: ${spec.help}. Set it, e.g. ${spec.name}=${spec.example}`);
@@ -54,6 +83,7 @@ export function readConfig<S extends Specs>(specs: S, env: NodeJS.ProcessEnv): V
 export function describeConfig(specs: Specs): string {
   const rows = Object.values(specs).map((s) =>
     `  ${s.name.padEnd(30)} ${s.help}${'default' in s ? ` (default: ${String(s.default)})` : ' (required)'}`);
+  rows.push('  Any variable NAME may instead be given as NAME_FILE=<a file holding the value>');
   return rows.join('\n');
 }
 

@@ -18,12 +18,23 @@ import {
   type Role,
 } from '@synod/protocol';
 import type { Logger } from './logger.js';
-import type { Headers, Subscription, Transport, TransportMessage } from './ports.js';
+import type {
+  Headers,
+  SubscribeOptions,
+  Subscription,
+  Transport,
+  TransportMessage,
+} from './ports.js';
 
 /** The driver's view of any core: the etcd-raft style step/tick/ready/advance contract. */
 export interface Core<P> {
   step(m: Message): void;
   tick(): void;
+  /**
+   * Optional: the core takes the wall clock as an input (a proposer stamps its batches with
+   * it). The driver calls it with {@link DriverOptions.clockMs} before every step and tick.
+   */
+  setTime?(nowMs: number): void;
   hasReady(): boolean;
   ready(): Ready<P>;
   advance(): void;
@@ -43,6 +54,19 @@ export interface DriverHooks {
   onPersisted?(durationMs: number): void;
   /** The core reported events. */
   onEvents?(events: readonly CoreEvent[]): void;
+  /**
+   * A Ready was taken from the core, before any of it is carried out: telemetry starts the
+   * spans of its events here, so that the messages it sends can carry their context.
+   */
+  onReady?(r: Ready<unknown>): void;
+  /**
+   * The Ready's persist starts. The function returned, if any, is called once the write is
+   * durable (or failed, with the error), before any message of that Ready is sent: a span of
+   * the write ends before the replies it guards leave.
+   */
+  onPersistStart?(r: Ready<unknown>): ((error?: unknown) => void) | undefined;
+  /** The Ready was carried out: persisted, sent, events reported, decisions applied. */
+  onReadyDone?(r: Ready<unknown>): void;
 }
 
 /** Settings of a {@link CoreDriver}. */
@@ -59,6 +83,8 @@ export interface DriverOptions<P> {
   /** Called when persisting failed: state in memory is ahead of the disk; stop voting. */
   readonly onFatal: (e: unknown) => void;
   readonly tickMs: number;
+  /** The wall clock given to cores that take one (`setTime`); default `Date.now`. */
+  readonly clockMs?: () => number;
   readonly logger: Logger;
   readonly limits?: Partial<Limits>;
   readonly hooks?: DriverHooks;
@@ -87,6 +113,9 @@ export class CoreDriver<P> {
   private readonly o: DriverOptions<P>;
   private readonly subs: Subscription[] = [];
   private readonly replies = new Map<string, PendingReply>();
+  /** The client request subscription of a proposer, which {@link setClientIntake} toggles. */
+  private intake: { subject: string; opts: SubscribeOptions; sub: Subscription | null } | null =
+    null;
   private timer: NodeJS.Timeout | null = null;
   private pumping = false;
   private stopped = false;
@@ -112,15 +141,39 @@ export class CoreDriver<P> {
       const isClientRequests = role === 'proposer' && subject === `synod.${cluster}.request.*`;
       const opts = isClientRequests && this.o.requestQueue !== undefined
         ? { queue: this.o.requestQueue } : {};
-      this.subs.push(transport.subscribe(subject, (m) => this.onDelivery(m), opts));
+      if (isClientRequests) {
+        this.intake = { subject, opts, sub: null };
+        this.setClientIntake(true);
+      } else {
+        this.subs.push(transport.subscribe(subject, (m) => this.onDelivery(m), opts));
+      }
     }
     this.timer = setInterval(() => this.onTick(), this.o.tickMs);
     this.timer.unref?.();
   }
 
+  /**
+   * Joins (true) or leaves (false) the client request queue group, for a proposer; other roles
+   * have no intake and ignore this. A follower that knows a live leader leaves it, so that
+   * clients' requests reach the leader directly instead of half of them taking the extra
+   * forward-and-answer hops through the follower.
+   */
+  setClientIntake(open: boolean): void {
+    const intake = this.intake;
+    if (intake === null || this.stopped || open === (intake.sub !== null)) return;
+    if (open) {
+      intake.sub = this.o.transport.subscribe(intake.subject, (m) => this.onDelivery(m),
+        intake.opts);
+    } else {
+      intake.sub?.unsubscribe();
+      intake.sub = null;
+    }
+  }
+
   /** Steps a message produced locally (not from the bus), e.g. by an embedded client. */
   inject(m: Message): void {
     if (this.stopped || this.failed) return;
+    this.giveTime();
     this.o.core.step(m);
     this.pump();
   }
@@ -131,11 +184,14 @@ export class CoreDriver<P> {
     if (this.timer !== null) clearInterval(this.timer);
     for (const s of this.subs) s.unsubscribe();
     this.subs.length = 0;
+    this.intake?.sub?.unsubscribe();
+    if (this.intake !== null) this.intake.sub = null;
     await this.idle;
   }
 
   private onTick(): void {
     if (this.stopped || this.failed) return;
+    this.giveTime();
     this.o.core.tick();
     this.expireReplies();
     this.pump();
@@ -156,8 +212,16 @@ export class CoreDriver<P> {
     }
     this.counts.delivered++;
     this.o.hooks?.onInbound?.(m, t);
+    this.giveTime();
     this.o.core.step(m);
     this.pump();
+  }
+
+  /** Feeds the wall clock to a core that takes one; the core itself never reads a clock. */
+  private giveTime(): void {
+    const core = this.o.core;
+    if (core.setTime === undefined) return;
+    core.setTime(Math.max(0, Math.floor((this.o.clockMs ?? Date.now)())));
   }
 
   private reject(reason: string, subject: string, detail: string): void {
@@ -170,7 +234,12 @@ export class CoreDriver<P> {
     if (this.pumping || this.failed) return;
     if (!this.o.core.hasReady()) return;
     this.pumping = true;
-    this.idle = this.drain().then(
+    // The drain starts on the next turn of the event loop, not now: the rest of a burst that
+    // arrived in the same read from the bus is stepped first and shares this Ready (for an
+    // acceptor: one Redis round trip for every accept of the burst). Messages that arrive
+    // while a persist is in flight are folded into the next Ready of the same drain.
+    const nextTurn = new Promise<void>((resolve) => setImmediate(resolve));
+    this.idle = nextTurn.then(() => this.drain()).then(
       () => {
         this.pumping = false;
         if (!this.stopped) this.pump();
@@ -189,17 +258,27 @@ export class CoreDriver<P> {
     while (core.hasReady()) {
       const r = core.ready();
       core.advance();
+      const hooks = this.o.hooks;
+      hooks?.onReady?.(r);
       if (r.persist !== null && this.o.persist !== undefined) {
         const t0 = performance.now();
-        await this.o.persist(r.persist);
+        const done = hooks?.onPersistStart?.(r);
+        try {
+          await this.o.persist(r.persist);
+        } catch (e) {
+          done?.(e);
+          throw e;
+        }
+        done?.();
         this.counts.persisted++;
-        this.o.hooks?.onPersisted?.(performance.now() - t0);
+        hooks?.onPersisted?.(performance.now() - t0);
       }
       for (const m of r.messages) this.send(m);
-      if (r.events.length > 0) this.o.hooks?.onEvents?.(r.events);
+      if (r.events.length > 0) hooks?.onEvents?.(r.events);
       if (r.committed.length > 0 && this.o.onCommitted !== undefined) {
         await this.o.onCommitted(r.committed);
       }
+      hooks?.onReadyDone?.(r);
     }
   }
 

@@ -23,6 +23,8 @@ export interface ServiceDefinition<S extends Specs> {
   /** Port of the health server, from the config. */
   readonly healthPort: (c: Values<S>) => number;
   readonly logLevel?: (c: Values<S>) => string;
+  /** Extra fields for every log line (telemetry adds the trace and span ids of the moment). */
+  readonly logMixin?: () => Record<string, unknown>;
   readonly start: (c: Values<S>, log: Logger) => Promise<RunningService>;
 }
 
@@ -53,6 +55,7 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
   }
   const log = createLogger({
     service: def.name, nodeId: def.nodeId(config), level: def.logLevel?.(config) ?? 'info',
+    ...(def.logMixin === undefined ? {} : { mixin: def.logMixin }),
   });
   let running: RunningService;
   let health: HealthServer;

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, parsers, readConfig } from '../src/index.js';
 
 const specs = {
@@ -43,5 +46,24 @@ describe('readConfig', () => {
   test('ids must be subject tokens', () => {
     expect(() => readConfig(specs, { SYNOD_NODE_ID: 'a.1', SYNOD_ACCEPTORS: 'a1' }))
       .toThrow(/SYNOD_NODE_ID="a.1" is invalid/);
+  });
+});
+
+describe('NAME_FILE: a variable read from a file (mounted Secrets)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'synod-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('the file holds the value, one trailing newline dropped; NAME itself wins', () => {
+    const file = join(dir, 'id');
+    writeFileSync(file, 'a7\n');
+    const env = { SYNOD_NODE_ID_FILE: file, SYNOD_ACCEPTORS: 'a1' };
+    expect(readConfig(specs, env).nodeId).toBe('a7');
+    expect(readConfig(specs, { ...env, SYNOD_NODE_ID: 'a2' }).nodeId).toBe('a2');
+  });
+
+  test('an unreadable file is a configuration error naming the variable', () => {
+    expect(() => readConfig(specs, {
+      SYNOD_NODE_ID_FILE: join(dir, 'missing'), SYNOD_ACCEPTORS: 'a1',
+    })).toThrow(/SYNOD_NODE_ID_FILE=".*missing" cannot be read/);
   });
 });

@@ -1,5 +1,11 @@
 import { encode } from '@synod/codec';
-import { AcceptorCore, type AcceptorPersist, type Message } from '@synod/protocol';
+import {
+  AcceptorCore,
+  type AcceptorPersist,
+  type Message,
+  ProposerCore,
+  Sfc32,
+} from '@synod/protocol';
 import {
   CoreDriver,
   type Headers,
@@ -108,6 +114,53 @@ describe('CoreDriver', () => {
     expect(writes).toHaveLength(2);
     expect(writes[1]?.accepted.map((e) => e.slot)).toEqual([0, 1, 2, 3, 4]);
     expect(bus.published.filter((p) => p.msg.type === 'accepted')).toHaveLength(5);
+    await driver.stop();
+  });
+
+  test('a burst delivered in one turn shares one store write, its first message included',
+    async () => {
+      const bus = new LoopBus();
+      const writes: AcceptorPersist[] = [];
+      const { driver } = acceptorDriver(bus, (p) => {
+        writes.push(p);
+        return Promise.resolve();
+      });
+      // One read from the bus: the prepare and five accepts are delivered back to back.
+      bus.deliver('synod.c.prepare.p1', encode(prepare));
+      for (let slot = 0; slot < 5; slot++) {
+        bus.deliver('synod.c.accept.p1', encode({
+          type: 'accept', from: 'p1', ballot, slot, value: { kind: 'noop' },
+        }));
+      }
+      expect(writes).toHaveLength(0);
+      await tick();
+      await tick();
+      expect(writes).toHaveLength(1);
+      expect(writes[0]?.promised).toEqual(ballot);
+      expect(writes[0]?.accepted.map((e) => e.slot)).toEqual([0, 1, 2, 3, 4]);
+      expect(bus.published.filter((p) => p.msg.type === 'accepted')).toHaveLength(5);
+      await driver.stop();
+    });
+
+  test('a proposer leaves and rejoins the client queue group (setClientIntake)', async () => {
+    const bus = new LoopBus();
+    const core = new ProposerCore({ id: 'p1', acceptors: ['a1', 'a2', 'a3'], rng: new Sfc32(1) });
+    const driver = new CoreDriver({
+      cluster: 'c', role: 'proposer', id: 'p1', core, transport: bus, onFatal: () => undefined,
+      tickMs: 60_000, logger: silentLogger, requestQueue: 'synod-c-proposers',
+    });
+    driver.start();
+    const request = (seq: number): void => bus.deliver('synod.c.request.cl',
+      encode({ type: 'request', from: 'cl', cmd: { clientId: 'cl', seq, payload: 'x' } }));
+    request(1);
+    expect(core.pendingCount).toBe(1);
+    driver.setClientIntake(false);
+    request(2);
+    expect(core.pendingCount).toBe(1);
+    driver.setClientIntake(true);
+    driver.setClientIntake(true);
+    request(3);
+    expect(core.pendingCount).toBe(2);
     await driver.stop();
   });
 

@@ -20,3 +20,13 @@ export {
   type ReadmitOptions,
   type ReadmitResult,
 } from './readmit.js';
+export {
+  ACCEPTOR_REDIS_COMMANDS,
+  CONNECTION_REDIS_COMMANDS,
+  LEARNER_REDIS_COMMANDS,
+  REDIS_DEFAULT_USER,
+  redisAclUser,
+  type RedisAclUserOptions,
+  redisUserName,
+  type StoreRole,
+} from './acl.js';

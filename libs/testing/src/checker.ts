@@ -11,6 +11,7 @@ import {
   type Value,
   valueEquals,
 } from '@synod/protocol';
+import { type ElectionViolationKind, isElectionPayload } from './election-checker.js';
 
 /** The property a violation breaks. */
 export type ViolationKind =
@@ -22,7 +23,8 @@ export type ViolationKind =
   | 'integrity'
   | 'prefix'
   | 'acknowledged-lost'
-  | 'duplicate-effect';
+  | 'duplicate-effect'
+  | ElectionViolationKind;
 
 /** A safety violation, with the simulated time it was seen. */
 export interface Violation {
@@ -160,7 +162,9 @@ export class SafetyChecker {
 
   /**
    * Checks one learner's delivered log as the application applies it: skipping later copies of
-   * a (clientId, seq), every client operation (its payload) must take effect once.
+   * a (clientId, seq), every client operation (its payload) must take effect once. Election
+   * commands are left to the election checker: two renewals of one term are distinct commands
+   * with equal payloads.
    */
   checkApplied(learner: string, log: readonly Value[]): void {
     const seen = new Set<string>();
@@ -172,6 +176,7 @@ export class SafetyChecker {
         const key = commandKey(c);
         if (seen.has(key)) continue;
         seen.add(key);
+        if (isElectionPayload(c.payload)) continue;
         const prev = effects.get(c.payload);
         if (prev !== undefined) {
           this.fail('duplicate-effect', `${learner}: operation ${c.payload} applied as ${prev} ` +

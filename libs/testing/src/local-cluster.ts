@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNats, type NatsServer } from './infra/nats.js';
 import { freePort, sleep } from './infra/net.js';
@@ -8,6 +9,18 @@ import { type ServiceProcess, spawnService } from './infra/service.js';
 
 /** The three service roles. */
 export type ServiceRole = 'acceptor' | 'proposer' | 'learner';
+
+/** User name and password of one login (NATS user, Redis ACL user). */
+export interface Credentials {
+  readonly user: string;
+  readonly password: string;
+}
+
+/** A node's Redis ACL (see {@link LocalClusterOptions.redisAcl}). */
+export interface RedisAclSetup extends Credentials {
+  /** The whole ACL file that the node's redis-server starts with (`--aclfile`). */
+  readonly acl: string;
+}
 
 /** Settings of a {@link LocalCluster}. */
 export interface LocalClusterOptions {
@@ -42,6 +55,19 @@ export interface LocalClusterOptions {
   readonly waitReady?: boolean;
   /** Restart a service that dies on its own (like a supervisor). Default false. */
   readonly supervise?: boolean;
+  /**
+   * Configuration text for the NATS server it starts, e.g. an `authorization` block with users
+   * and permissions (docs/security.md). Not used with {@link natsUrl}.
+   */
+  readonly natsConfig?: string;
+  /** The NATS login of each service (`NATS_USER`, `NATS_PASSWORD`); default none. */
+  readonly natsCredentials?: (role: ServiceRole, id: string) => Credentials;
+  /**
+   * A Redis ACL for the Redis of each acceptor and learner: its redis-server starts with the
+   * ACL file, and the node connects as the given user (`REDIS_URL` carries the credentials).
+   * Not used with {@link redisUrl}.
+   */
+  readonly redisAcl?: (role: 'acceptor' | 'learner', id: string) => RedisAclSetup;
 }
 
 /** One service of the cluster. */
@@ -64,6 +90,8 @@ export class LocalCluster {
   readonly nodes = new Map<string, LocalNode>();
   readonly cluster: string;
   private stopping = false;
+  /** Temp dirs holding ACL files, removed by `stop()`. */
+  private readonly aclDirs: string[] = [];
 
   private constructor(
     private readonly o: LocalClusterOptions,
@@ -78,7 +106,10 @@ export class LocalCluster {
     let nats: NatsServer | null = null;
     let natsUrl = o.natsUrl;
     if (natsUrl === undefined) {
-      nats = await startNats({ port: o.natsPort ?? await pickPort(4222) });
+      nats = await startNats({
+        port: o.natsPort ?? await pickPort(4222),
+        ...(o.natsConfig === undefined ? {} : { config: o.natsConfig }),
+      });
       natsUrl = nats.url;
     }
     const c = new LocalCluster(o, natsUrl, nats);
@@ -104,6 +135,7 @@ export class LocalCluster {
   /** Adds and starts a service (e.g. a third proposer while load runs). */
   async addNode(role: ServiceRole, id: string, acceptors = this.acceptorIds): Promise<LocalNode> {
     let redis: RedisServer | null = null;
+    let redisUrl: string | null = null;
     let fresh = false;
     if (role !== 'proposer' && this.o.redisUrl !== undefined) {
       fresh = true;
@@ -113,17 +145,22 @@ export class LocalCluster {
         fresh = !existsSync(dir);
         mkdirSync(dir, { recursive: true });
       } else fresh = true;
+      const acl = this.o.redisAcl?.(role, id);
       redis = await startRedis({
         ...(dir === undefined ? {} : { dir }),
         ...(this.o.redisAppendfsync === undefined ? {} : { appendfsync: this.o.redisAppendfsync }),
+        ...(acl === undefined ? {} : { aclFile: this.writeAcl(id, acl.acl) }),
       });
+      redisUrl = acl === undefined ? redis.url : withCredentials(redis.url, acl);
     }
+    const nats = this.o.natsCredentials?.(role, id);
     const healthPort = await freePort();
     const env: Record<string, string> = {
       SYNOD_CLUSTER: this.cluster, SYNOD_NODE_ID: id, NATS_URL: this.natsUrl,
       SYNOD_HEALTH_PORT: String(healthPort), SYNOD_ACCEPTORS: acceptors.join(','),
       SYNOD_TICK_MS: String(this.o.tickMs ?? 20),
-      ...(redis === null ? {} : { REDIS_URL: redis.url }),
+      ...(redisUrl === null ? {} : { REDIS_URL: redisUrl }),
+      ...(nats === undefined ? {} : { NATS_USER: nats.user, NATS_PASSWORD: nats.password }),
       ...(role !== 'proposer' && this.o.redisUrl !== undefined ? { REDIS_URL: this.o.redisUrl } : {}),
       ...(role === 'acceptor' && fresh ? { SYNOD_ACCEPTOR_INIT: 'true' } : {}),
       ...this.o.env, ...this.o.roleEnv?.[role],
@@ -204,6 +241,16 @@ export class LocalCluster {
     }));
     await Promise.all([...this.nodes.values()].map((n) => n.redis?.stop()));
     await this.nats?.stop();
+    for (const d of this.aclDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  }
+
+  /** Writes a node's ACL file into a temp dir of its own (removed by `stop()`). */
+  private writeAcl(id: string, text: string): string {
+    const dir = mkdtempSync(join(tmpdir(), `synod-acl-${id}-`));
+    this.aclDirs.push(dir);
+    const file = join(dir, 'users.acl');
+    writeFileSync(file, text, { mode: 0o600 });
+    return file;
   }
 
   private async spawn(n: LocalNode): Promise<void> {
@@ -223,6 +270,14 @@ export class LocalCluster {
       if (!this.stopping && n.proc === proc) await this.restart(n.id);
     });
   }
+}
+
+/** `redis://user:password@host:port` from a URL without credentials. */
+function withCredentials(url: string, c: Credentials): string {
+  const u = new URL(url);
+  u.username = encodeURIComponent(c.user);
+  u.password = encodeURIComponent(c.password);
+  return u.toString();
 }
 
 async function pickPort(preferred: number): Promise<number> {

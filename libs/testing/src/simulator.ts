@@ -17,7 +17,9 @@ import {
   Sfc32,
   type Value,
 } from '@synod/protocol';
+import { encodeElectionCommand } from '@synod/election';
 import { SafetyChecker, type Violation } from './checker.js';
+import { ElectionChecker } from './election-checker.js';
 import { TimedHeap } from './heap.js';
 import { type SwarmOptions, swarmFor } from './swarm.js';
 import { TraceHash, type TraceSink } from './trace.js';
@@ -55,8 +57,22 @@ interface ClientNode extends BaseNode {
   nextSeq: number;
   issued: number;
   budget: number;
-  current: { cmd: Command; sentAt: number } | null;
+  current: { cmd: Command; sentAt: number; election?: ElectionOp } | null;
+  /** Per group, the slot of this client's last acknowledged campaign: its token if granted. */
+  readonly tokens: Map<string, number>;
 }
+
+/** What an election command of a simulated client was about. */
+interface ElectionOp {
+  readonly op: 'campaign' | 'renew' | 'resign';
+  readonly group: string;
+}
+
+/** Simulated milliseconds per tick: proposers' clocks (the stamps on the log) advance by it. */
+export const MS_PER_TICK = 10;
+
+/** Simulated wall-clock time at tick 0. */
+const EPOCH_MS = 1_700_000_000_000;
 type SimNode = AcceptorNode | ProposerNode | LearnerNode | ClientNode;
 
 interface Envelope {
@@ -104,7 +120,11 @@ const TYPE_CODE = new Map<string, number>(MSG_TYPES.map((t, i) => [t, i]));
 export class Simulation {
   readonly options: SwarmOptions;
   readonly checker: SafetyChecker;
+  /** Judges the election state machine over every learner's log at the end of {@link run}. */
+  readonly election: ElectionChecker;
   private readonly rng: Sfc32;
+  /** Each proposer's wall-clock offset from simulated time, in ms (bounded by clockSkewMs). */
+  private readonly clockOffsets = new Map<string, number>();
   private readonly hash = new TraceHash();
   private readonly heap = new TimedHeap<Envelope>();
   private readonly nodes: SimNode[] = [];
@@ -126,6 +146,9 @@ export class Simulation {
     this.trace = opts.trace;
     this.rng = new Sfc32(seed);
     this.checker = new SafetyChecker(this.options.acceptors);
+    this.election = new ElectionChecker((kind, detail) => {
+      this.checker.violations.push({ kind, tick: this.now, detail });
+    }, this.bug);
     this.build();
   }
 
@@ -147,7 +170,10 @@ export class Simulation {
         }
       }
       for (const n of this.nodes) {
-        if (n.kind === 'learner') this.checker.checkApplied(n.id, n.log);
+        if (n.kind === 'learner') {
+          this.checker.checkApplied(n.id, n.log);
+          this.election.checkLog(n.id, n.log);
+        }
       }
     } catch (e) {
       this.checker.setTime(this.now);
@@ -288,8 +314,12 @@ export class Simulation {
       });
       n.core = this.newAcceptor(n);
     }
+    // Clocks draw from their own generator, so that they do not shift the run's other draws.
+    const clocks = new Sfc32((this.seed ^ 0x0c10c4) >>> 0);
     for (let i = 1; i <= o.proposers; i++) {
       const n = add<ProposerNode>({ ...base(`p${i}`, 'proposer'), kind: 'proposer', core: null, incarnation: 0 });
+      const skew = o.clockSkewMs;
+      this.clockOffsets.set(n.id, skew === 0 ? 0 : clocks.nextInt(2 * skew + 1) - skew);
       n.core = this.newProposer(n);
     }
     for (let i = 1; i <= o.learners; i++) {
@@ -301,13 +331,16 @@ export class Simulation {
     for (let i = 1; i <= o.clients + 1; i++) {
       add<ClientNode>({
         ...base(`c${i}`, 'client'), kind: 'client', nextSeq: 1, issued: 0,
-        budget: i <= o.clients ? o.commandsPerClient : 0, current: null,
+        budget: i <= o.clients ? o.commandsPerClient : 0, current: null, tokens: new Map(),
       });
     }
   }
 
   private newAcceptor(n: AcceptorNode): AcceptorCore {
-    const cfg = this.bug === undefined ? { id: n.id } : { id: n.id, plantedBug: this.bug };
+    const cfg = {
+      id: n.id, maxPromiseEntries: this.options.maxPromiseEntries,
+      ...(this.bug === undefined ? {} : { plantedBug: this.bug }),
+    };
     return new AcceptorCore(cfg, { promised: n.promised, accepted: [...n.accepted.values()] });
   }
 
@@ -346,6 +379,10 @@ export class Simulation {
     this.checker.setTime(this.now);
     if (this.faults) this.injectFaults();
     for (const n of this.nodes) if (n.downUntil > 0 && n.downUntil <= this.now) this.restart(n);
+    for (const n of this.nodes) {
+      // A proposer's wall clock runs on while it is paused; the core reads none of its own.
+      if (n.kind === 'proposer' && n.core !== null) n.core.setTime(this.clockOf(n));
+    }
     for (let e = this.heap.peek(); e !== undefined && e.at <= this.now; e = this.heap.peek()) {
       this.heap.pop();
       this.deliver(e);
@@ -613,11 +650,20 @@ export class Simulation {
 
   // ---- clients ----------------------------------------------------------------------------
 
+  /** A proposer's wall clock: simulated time plus its offset. */
+  private clockOf(n: ProposerNode): number {
+    return EPOCH_MS + this.now * MS_PER_TICK + (this.clockOffsets.get(n.id) ?? 0);
+  }
+
   private tickClient(c: ClientNode): void {
     const timeout = 4 * this.options.electionTicks;
     if (c.current === null) {
       if (c.issued < c.budget && this.rng.chance(0.5)) {
         c.issued++;
+        if (this.rng.chance(this.options.electionRate)) {
+          this.submitElection(c);
+          return;
+        }
         const cmd = { clientId: c.id, seq: c.nextSeq++, payload: `${c.id}/op${c.issued}` };
         this.submit(c, cmd);
       }
@@ -629,13 +675,33 @@ export class Simulation {
         cmd = { ...cmd, seq: c.nextSeq++ };
         if (this.probe?.client === c) this.probe.seq = cmd.seq;
       }
-      this.submit(c, cmd);
+      this.submit(c, cmd, undefined, c.current.election);
     }
   }
 
-  private submit(c: ClientNode, cmd: Command, to?: string): void {
+  /**
+   * An election command, as an application would send one: campaign for a group it does not
+   * hold; otherwise mostly renew with the token it believes it holds (the slot of its last
+   * campaign, whether or not that campaign was granted), sometimes resign or campaign again.
+   */
+  private submitElection(c: ClientNode): void {
+    const r = this.rng;
+    const group = `g${1 + r.nextInt(this.options.electionGroups)}`;
+    const token = c.tokens.get(group);
+    const ttlMs = this.options.leaseTtlMs;
+    const roll = r.nextFloat();
+    const base = { group, candidate: c.id };
+    const op = token === undefined || roll >= 0.9 ? 'campaign' : roll < 0.75 ? 'renew' : 'resign';
+    const payload = encodeElectionCommand(op === 'campaign' ? { op, ...base, ttlMs }
+      : op === 'renew' ? { op, ...base, token: token ?? 0, ttlMs }
+        : { op, ...base, token: token ?? 0 });
+    this.submit(c, { clientId: c.id, seq: c.nextSeq++, payload }, undefined, { op, group });
+  }
+
+  private submit(c: ClientNode, cmd: Command, to?: string, election?: ElectionOp): void {
     this.checker.onProposed(cmd);
-    c.current = { cmd, sentAt: this.now };
+    c.current = election === undefined ? { cmd, sentAt: this.now }
+      : { cmd, sentAt: this.now, election };
     const proposers = this.nodes.filter((n) => n.kind === 'proposer');
     const target = (to !== undefined ? this.byId.get(to) : undefined) ??
       (proposers[this.rng.nextInt(proposers.length)] as SimNode);
@@ -650,10 +716,12 @@ export class Simulation {
         this.checker.onAcknowledged(cur.cmd, m.outcome.slot);
         this.acks++;
         c.current = null;
+        if (cur.election?.op === 'campaign') c.tokens.set(cur.election.group, m.outcome.slot);
+        if (cur.election?.op === 'resign') c.tokens.delete(cur.election.group);
         if (this.probe?.client === c && this.probe.seq === cur.cmd.seq) this.probe.slot = m.outcome.slot;
         return;
       case 'redirect':
-        if (m.outcome.leader !== null) this.submit(c, cur.cmd, m.outcome.leader);
+        if (m.outcome.leader !== null) this.submit(c, cur.cmd, m.outcome.leader, cur.election);
         return;
       case 'overloaded':
         return;

@@ -36,12 +36,22 @@ export interface SwarmOptions {
   readonly retryTicks: number;
   readonly maxBatch: number;
   readonly maxInflight: number;
+  /** Most votes an acceptor reports in one promise (small values exercise paged reports). */
+  readonly maxPromiseEntries: number;
   /** Commands each client issues during the safety phase. */
   readonly commandsPerClient: number;
   /** Ticks with faults on. */
   readonly safetyTicks: number;
   /** Ticks allowed, after healing, for a new decision to reach every learner. */
   readonly livenessTicks: number;
+  /** Probability that a client's next command is an election command (campaign/renew/resign). */
+  readonly electionRate: number;
+  /** Groups that election commands are about. */
+  readonly electionGroups: number;
+  /** Lease of every campaign and renewal, in milliseconds of log time (a tick is 10 ms). */
+  readonly leaseTtlMs: number;
+  /** Bound on each proposer's wall-clock offset from simulated time, in milliseconds. */
+  readonly clockSkewMs: number;
   /** A planted bug, or none. */
   readonly plantedBug: PlantedBug | null;
 }
@@ -80,6 +90,11 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     commandsPerClient: 20 + rng.nextInt(30),
     safetyTicks: 700 + rng.nextInt(500),
     livenessTicks: 1500,
+    maxPromiseEntries: pick(rng, [2, 7, 4096]),
+    electionRate: pick(rng, [0.2, 0.4, 0.7]),
+    electionGroups: 1 + rng.nextInt(2),
+    leaseTtlMs: pick(rng, [30, 100, 300, 1000]),
+    clockSkewMs: pick(rng, [0, 0, 30, 300, 3000]),
     plantedBug,
   };
 }

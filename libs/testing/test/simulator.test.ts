@@ -1,5 +1,5 @@
 import { PLANTED_BUGS, type PlantedBug } from '@synod/protocol';
-import { runSeed, type ViolationKind } from '../src/index.js';
+import { MS_PER_TICK, runSeed, Simulation, type ViolationKind } from '../src/index.js';
 
 /** The seed budget of CI (`npm run sim -- --seeds 20000 --check`). */
 const CI_SEED_BUDGET = 20_000;
@@ -45,7 +45,46 @@ const EXPECTED: Record<PlantedBug, ViolationKind> = {
   'ack-before-chosen': 'acknowledged-lost',
   'learner-noop-gap': 'prefix',
   'retry-without-request-id': 'duplicate-effect',
+  'election-grant-while-held': 'election-fencing',
+  'election-renew-after-expiry': 'election-lease',
 };
+
+describe('election on the log, under the swarm', () => {
+  test('100 seeds: leases are granted, renewed, released and expire, and every learner ' +
+    'computes the same holders, with no fencing or lease violation', () => {
+    const total = { grants: 0, renewals: 0, releases: 0, expiries: 0, commands: 0 };
+    const bad: string[] = [];
+    for (let seed = 20_001; seed <= 20_100; seed++) {
+      const sim = new Simulation(seed);
+      const r = sim.run();
+      const v = r.violations.find((x) => x.kind.startsWith('election'));
+      if (v !== undefined) bad.push(`seed ${seed}: ${v.detail}`);
+      for (const k of Object.keys(total) as (keyof typeof total)[]) {
+        total[k] += sim.election.tally[k];
+      }
+    }
+    expect(bad).toEqual([]);
+    expect(total.grants).toBeGreaterThan(300);
+    expect(total.renewals).toBeGreaterThan(300);
+    expect(total.releases).toBeGreaterThan(50);
+    expect(total.expiries).toBeGreaterThan(100);
+  });
+
+  test('proposers stamp batches with their simulated clocks: log time follows simulated time, ' +
+    'within the clock skew', () => {
+    const skew = 300;
+    const sim = new Simulation(4242, { overrides: { clockSkewMs: skew } });
+    const r = sim.run();
+    for (const log of sim.learnerLogs()) {
+      const stamps = log.flatMap((v) => (v.kind === 'cmds' && v.stamp !== undefined
+        ? [v.stamp] : []));
+      expect(stamps.length).toBeGreaterThan(10);
+      const span = Math.max(...stamps) - Math.min(...stamps);
+      expect(span).toBeGreaterThan(0);
+      expect(span).toBeLessThanOrEqual(r.ticks * MS_PER_TICK + 2 * skew);
+    }
+  });
+});
 
 describe('planted bugs are caught within the CI seed budget', () => {
   const seen = new Set<ViolationKind>();
@@ -64,7 +103,7 @@ describe('planted bugs are caught within the CI seed budget', () => {
   test('every safety checker has caught at least one planted bug', () => {
     const checkers: ViolationKind[] = [
       'validity', 'agreement', 'ballot-reuse', 'promise-broken', 'durability', 'integrity',
-      'duplicate-effect', 'acknowledged-lost', 'prefix',
+      'duplicate-effect', 'acknowledged-lost', 'prefix', 'election-fencing', 'election-lease',
     ];
     expect(checkers.filter((k) => !seen.has(k))).toEqual([]);
   });

@@ -68,11 +68,12 @@ export const commandArb: fc.Arbitrary<Command> = rec({
   payload: payloadArb,
 });
 
-/** A valid value: a no-op or a batch of 1 to 5 commands. */
+/** A valid value: a no-op or a batch of 1 to 5 commands, with or without a leader stamp. */
 export const valueArb: fc.Arbitrary<Value> = fc.oneof(
   fc.constant<Value>({ kind: 'noop' }),
-  fc.array(commandArb, { minLength: 1, maxLength: 5 })
-    .map((cmds): Value => ({ kind: 'cmds', cmds })),
+  fc.tuple(fc.array(commandArb, { minLength: 1, maxLength: 5 }), fc.option(uintArb))
+    .map(([cmds, stamp]): Value =>
+      (stamp === null ? { kind: 'cmds', cmds } : { kind: 'cmds', cmds, stamp })),
 );
 
 /** A valid accepted entry. */
@@ -101,7 +102,8 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   rec({
     from: nodeIdArb, to: nodeIdArb, ballot: ballotArb, fromSlot: uintArb,
     accepted: fc.array(entryArb, { maxLength: 4 }),
-  }).map((r): Message => ({ type: 'promise', ...r })),
+  }).chain((r) => fc.option(uintArb, { nil: undefined }).map((upTo): Message =>
+    (upTo === undefined ? { type: 'promise', ...r } : { type: 'promise', ...r, upTo }))),
   rec({
     from: nodeIdArb, to: nodeIdArb, ballot: ballotArb, promised: ballotArb,
     slot: fc.option(uintArb),

@@ -23,7 +23,10 @@ const command: Schema = { fields: { clientId: 'client', seq: 'uint', payload: 'p
 const VALUE_VARIANTS: Record<string, Schema> = {
   noop: { fields: { kind: 'tag' } },
   cmds: {
-    fields: { kind: 'tag', cmds: { array: command, min: 1, max: 'maxCommandsPerValue' } },
+    fields: {
+      kind: 'tag', cmds: { array: command, min: 1, max: 'maxCommandsPerValue' }, stamp: 'uint',
+    },
+    optional: ['stamp'],
   },
 };
 const OUTCOME_VARIANTS: Record<string, Schema> = {
@@ -44,8 +47,9 @@ const MESSAGES: Record<string, Schema> = {
   promise: {
     fields: {
       v: 'uint', type: 'tag', from: 'node', to: 'node', ballot, fromSlot: 'uint',
-      accepted: { array: entry, min: 0, max: 'maxAcceptedEntries' },
+      accepted: { array: entry, min: 0, max: 'maxAcceptedEntries' }, upTo: 'uint',
     },
+    optional: ['upTo'],
   },
   nack: {
     fields: {

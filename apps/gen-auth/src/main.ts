@@ -1,0 +1,47 @@
+// Usage: npm run gen-auth [-- --check]
+//
+// Writes the NATS authorization files of every deployment (compose, Kubernetes overlays) and the
+// Redis ACL templates from the subject table and the stores' rules (see @synod/deploy). With
+// --check it writes nothing and exits 1 when a file is missing or differs from what the table
+// makes today.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { generatedFiles } from '@synod/deploy';
+
+/** The repository root: the bundle lives in dist/apps/gen-auth/. */
+const root = resolve(__dirname, '../../..');
+
+function main(argv: readonly string[]): number {
+  const check = argv.includes('--check');
+  const unknown = argv.filter((a) => a !== '--check');
+  if (unknown.length > 0) {
+    process.stderr.write(`gen-auth: unknown argument ${unknown.join(' ')}\n` +
+      'usage: npm run gen-auth [-- --check]\n');
+    return 2;
+  }
+  const files = generatedFiles((p) => readFileSync(join(root, p), 'utf8'));
+  let stale = 0;
+  for (const f of files) {
+    const abs = join(root, f.path);
+    const now = existsSync(abs) ? readFileSync(abs, 'utf8') : null;
+    if (now === f.content) continue;
+    stale++;
+    if (check) {
+      process.stdout.write(`gen-auth: ${f.path} is ${now === null ? 'missing' : 'stale'}\n`);
+    } else {
+      mkdirSync(dirname(abs), { recursive: true });
+      writeFileSync(abs, f.content);
+      process.stdout.write(`gen-auth: wrote ${f.path}\n`);
+    }
+  }
+  if (check && stale > 0) {
+    process.stdout.write(`gen-auth: ${stale} of ${files.length} files differ from the subject ` +
+      'table: run `npm run gen-auth` and commit the result\n');
+    return 1;
+  }
+  process.stdout.write(`gen-auth: ${files.length} files ${check ? 'up to date' : 'checked'}` +
+    `${!check && stale > 0 ? `, ${stale} written` : ''}\n`);
+  return 0;
+}
+
+process.exitCode = main(process.argv.slice(2));

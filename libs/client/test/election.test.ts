@@ -1,0 +1,204 @@
+/**
+ * elect / observe / resign against a toy log service on a real nats-server: one process plays
+ * the proposer (it appends each new command to the log in its own slot, stamped with its
+ * clock, and answers with the slot) and the learner (reads and log events). Its clock and its
+ * willingness to answer are the test's levers.
+ */
+import { decode, encode, type LogEntry } from '@synod/codec';
+import type { Transport } from '@synod/runtime';
+import {
+  type HolderChange,
+  SynodAbortedError,
+  SynodClient,
+  type SynodLeaseLostError,
+} from '../src/index.js';
+import { Bus, freshCluster, publishLog, scriptedLearner } from './bus.js';
+
+jest.setTimeout(20_000);
+
+let bus: Bus;
+let server: Transport;
+
+beforeAll(async () => {
+  bus = await Bus.start();
+  server = await bus.connect('toy-log');
+});
+afterAll(async () => {
+  await bus.stop();
+});
+
+/** A one-process stand-in for a cluster: a log, a clock, and a switch to stop answering. */
+class ToyLog {
+  readonly log = new Map<number, LogEntry>();
+  /** Added to Date.now() for stamps: a leader whose clock is off. */
+  clockOffsetMs = 0;
+  /** While true, requests are dropped (the cluster is unreachable). */
+  silent = false;
+  private readonly slots = new Map<string, number>();
+  private readonly stops: (() => void)[] = [];
+
+  constructor(readonly cluster: string) {
+    const sub = server.subscribe(`synod.${cluster}.request.*`, (m) => {
+      if (this.silent) return;
+      const req = decode(m.data);
+      if (req.type !== 'request') return;
+      const key = `${req.cmd.clientId}#${req.cmd.seq}`;
+      let slot = this.slots.get(key);
+      if (slot === undefined) {
+        slot = this.log.size;
+        this.slots.set(key, slot);
+        const e: LogEntry = {
+          slot, value: { kind: 'cmds', cmds: [req.cmd], stamp: Date.now() + this.clockOffsetMs },
+        };
+        this.log.set(slot, e);
+        publishLog(server, cluster, 'l1', [e]);
+      }
+      server.respond(m, encode({ type: 'response', from: 'p1', to: req.from,
+        clientId: req.cmd.clientId, seq: req.cmd.seq, outcome: { status: 'chosen', slot } }));
+    }, { queue: `synod-${cluster}-proposers` });
+    const learner = scriptedLearner(server, cluster, 'l1', this.log);
+    this.stops.push(() => sub.unsubscribe(), () => learner.stop());
+  }
+
+  stop(): void {
+    for (const f of this.stops) f();
+  }
+}
+
+const clients: SynodClient[] = [];
+async function client(cluster: string, id: string): Promise<SynodClient> {
+  const c = await SynodClient.connect({ servers: bus.url, cluster, clientId: id, timeoutMs: 500 });
+  clients.push(c);
+  return c;
+}
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+/** Collects an observation in the background. */
+function watchHolders(c: SynodClient, group: string): { seen: HolderChange[]; stop(): void } {
+  const ctl = new AbortController();
+  const seen: HolderChange[] = [];
+  void (async () => {
+    for await (const h of c.observe(group, { signal: ctl.signal })) seen.push(h);
+  })();
+  return { seen, stop: () => ctl.abort() };
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('elect', () => {
+  test('on a free group it resolves with the token (the granting slot) and keeps renewing',
+    async () => {
+      const toy = new ToyLog(freshCluster());
+      const a = await client(toy.cluster, 'app-a');
+      const lead = await a.elect('orders', 'a', { ttlMs: 600 });
+      expect(lead.token).toBe(0);
+      expect(lead.held).toBe(true);
+      const renewals: number[] = [];
+      lead.on('renewed', (r) => renewals.push(r.expiresAt));
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(lead.held).toBe(true);
+      expect(renewals.length).toBeGreaterThanOrEqual(3);
+      await lead.resign();
+      expect(lead.held).toBe(false);
+      expect(lead.lostReason?.reason).toBe('resigned');
+      toy.stop();
+    });
+
+  test('a second candidate waits; when the holder resigns it is elected at once with a ' +
+    'higher token, and observe streams both changes', async () => {
+    const toy = new ToyLog(freshCluster());
+    const [a, b, o] = await Promise.all([client(toy.cluster, 'app-a'),
+      client(toy.cluster, 'app-b'), client(toy.cluster, 'obs')]);
+    const holders = watchHolders(o, 'g');
+    const first = await a.elect('g', 'a', { ttlMs: 3000 });
+    const t0 = Date.now();
+    const second = b.elect('g', 'b', { ttlMs: 3000 });
+    await new Promise((r) => setTimeout(r, 300));
+    await first.resign();
+    const lead = await second;
+    expect(Date.now() - t0).toBeLessThan(1500); // well before a's lease would have run out
+    expect(lead.token).toBeGreaterThan(first.token);
+    await until(() => holders.seen.length >= 4);
+    expect(holders.seen.map((h) => [h.reason, h.holder])).toEqual([
+      ['current', null], ['granted', 'a'], ['released', null], ['granted', 'b'],
+    ]);
+    holders.stop();
+    await lead.resign();
+    toy.stop();
+  });
+
+  test('when renewals stop being confirmed, leadership ends before the lease expires: the ' +
+    'signal aborts and `lost` says why', async () => {
+    const toy = new ToyLog(freshCluster());
+    const a = await client(toy.cluster, 'app-a');
+    const ttlMs = 1000;
+    const lead = await a.elect('g', 'a', { ttlMs, marginMs: 200, renewEveryMs: 250 });
+    let lastRenewal = performance.now();
+    lead.on('renewed', () => {
+      lastRenewal = performance.now();
+    });
+    await new Promise((r) => setTimeout(r, 600));
+    toy.silent = true;
+    const silentAt = performance.now();
+    const lost = await new Promise<SynodLeaseLostError>((resolve) => lead.on('lost', resolve));
+    const lostAt = performance.now();
+    expect(lost.reason).toBe('unconfirmed');
+    expect(lead.signal.aborted).toBe(true);
+    expect(lead.signal.reason).toBe(lost);
+    // Lost no later than ttl - margin after the send of the last confirmed renewal (which
+    // was sent before it was confirmed), so before the log could expire the lease.
+    expect(lostAt - lastRenewal).toBeLessThanOrEqual(ttlMs - 200 + 50);
+    expect(lostAt - silentAt).toBeLessThan(ttlMs);
+    toy.stop();
+  });
+
+  test('a leader whose clock jumps ahead expires the lease early in log time: the holder ' +
+    'learns from the log that its term is over (the token still fences it)', async () => {
+    const toy = new ToyLog(freshCluster());
+    const [a, b] = await Promise.all([client(toy.cluster, 'app-a'),
+      client(toy.cluster, 'app-b')]);
+    const first = await a.elect('g', 'a', { ttlMs: 5000 });
+    const lost = new Promise<SynodLeaseLostError>((resolve) => first.on('lost', resolve));
+    toy.clockOffsetMs = 60_000; // the clock assumption is violated
+    const second = await b.elect('g', 'b', { ttlMs: 5000 });
+    expect(second.token).toBeGreaterThan(first.token);
+    const e = await lost;
+    expect(e.reason).toBe('superseded');
+    expect(first.held).toBe(false);
+    await second.resign();
+    toy.stop();
+  });
+
+  test('the signal aborts a campaign that is still waiting', async () => {
+    const toy = new ToyLog(freshCluster());
+    const [a, b] = await Promise.all([client(toy.cluster, 'app-a'),
+      client(toy.cluster, 'app-b')]);
+    const first = await a.elect('g', 'a', { ttlMs: 5000 });
+    const ctl = new AbortController();
+    const waiting = b.elect('g', 'b', { signal: ctl.signal });
+    setTimeout(() => ctl.abort(), 200);
+    await expect(waiting).rejects.toBeInstanceOf(SynodAbortedError);
+    expect(first.held).toBe(true);
+    await first.resign();
+    toy.stop();
+  });
+
+  test('bad names and timings are programmer errors', async () => {
+    const toy = new ToyLog(freshCluster());
+    const a = await client(toy.cluster, 'app-a');
+    await expect(a.elect('a b', 'x')).rejects.toThrow(RangeError);
+    await expect(a.elect('g', '')).rejects.toThrow(RangeError);
+    await expect(a.elect('g', 'x', { ttlMs: 5 })).rejects.toThrow(RangeError);
+    await expect(a.elect('g', 'x', { ttlMs: 1000, marginMs: 1000 })).rejects.toThrow(RangeError);
+    expect(() => a.observe('')).toThrow(RangeError);
+    toy.stop();
+  });
+});

@@ -1,0 +1,159 @@
+import type { SynodClient } from '@synod/client';
+import {
+  Attr,
+  compareNs,
+  findRound,
+  type OtlpReceiver,
+  renderRound,
+  SpanName,
+  startOtlpReceiver,
+  startTelemetry,
+  type StoredSpan,
+  type Telemetry,
+} from '@synod/telemetry';
+import type { LocalCluster } from '@synod/testing';
+import { client, eventually, startCluster, tracingOptions } from './harness.js';
+
+/**
+ * Issue 4, "done when": the real services, as processes, export OTLP/HTTP to a receiver in
+ * this test; one proposal makes one trace across client, proposer, every answering acceptor
+ * (with its Redis write) and the learner, in the expected tree; and every acceptor's Redis
+ * write ends before its `accepted` leaves.
+ */
+describe('tracing across real processes', () => {
+  const spans: StoredSpan[] = [];
+  let receiver: OtlpReceiver;
+  let telemetry: Telemetry;
+  let cluster: LocalCluster;
+  let cl: SynodClient;
+
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver({ onSpans: (s) => spans.push(...s) });
+    // The test process is the client: its spans are collected in process.
+    telemetry = await startTelemetry({
+      serviceName: 'synod-client', role: 'client', nodeId: 'test-client', cluster: 'synod',
+      env: { OTEL_METRICS_EXPORTER: 'none' }, simpleProcessor: true,
+      onSpans: (s) => spans.push(...s),
+    });
+    cluster = await startCluster(tracingOptions(receiver.url));
+    cl = await client(cluster);
+  });
+  afterAll(async () => {
+    await cl?.close();
+    await cluster?.stop();
+    await telemetry?.shutdown();
+    await receiver?.close();
+  });
+
+  const by = (name: string, pred: (s: StoredSpan) => boolean = () => true): StoredSpan[] =>
+    spans.filter((s) => s.name === name && pred(s));
+  const attr = (s: StoredSpan | undefined, k: string): unknown => s?.attributes[k];
+
+  test('one proposal is one trace: client -> proposer round -> acceptors (Redis write) -> ' +
+    'learner decision -> reply, and each Redis write ends before its accepted is sent',
+  async () => {
+    const r = await cl.propose('traced value');
+    const requestId = `${r.clientId}#${r.seq}`;
+    const slotOf = (s: StoredSpan): boolean => attr(s, Attr.Slot) === r.slot;
+    const acceptorsAnswered = (): StoredSpan[] =>
+      by(SpanName.AcceptorAccept, (s) => slotOf(s) && attr(s, Attr.Outcome) === 'accepted');
+    await eventually(() => acceptorsAnswered().length === 3 &&
+      by(SpanName.Decide, slotOf).length === 1 && by(SpanName.Round, slotOf).length === 1 &&
+      by(SpanName.Request, (s) => attr(s, Attr.RequestId) === requestId).length === 1,
+    15_000, 'the spans of the round').catch((e: unknown) => {
+      const seen = spans.map((s) => `${s.service}/${s.node} ${s.name} ` +
+        `slot=${String(attr(s, Attr.Slot))} ${String(attr(s, Attr.Outcome))}`);
+      throw new Error(`${(e as Error).message}; slot ${r.slot}, spans:\n${seen.join('\n')}`);
+    });
+
+    const [propose] = by(SpanName.Propose, (s) => attr(s, Attr.RequestId) === requestId);
+    const [request] = by(SpanName.Request, (s) => attr(s, Attr.RequestId) === requestId);
+    const [round] = by(SpanName.Round, slotOf);
+    const [decide] = by(SpanName.Decide, slotOf);
+    if (!propose || !request || !round || !decide) throw new Error('missing spans');
+    const trace = propose.traceId;
+    const inTrace = spans.filter((s) => s.traceId === trace);
+    const byId = new Map(inTrace.map((s) => [s.spanId, s]));
+    const parentOf = (s: StoredSpan): StoredSpan | undefined =>
+      s.parentSpanId === null ? undefined : byId.get(s.parentSpanId);
+
+    // One trace id across the client, the proposer, every acceptor and the learner.
+    for (const s of [request, round, decide, ...acceptorsAnswered()]) expect(s.traceId).toBe(trace);
+    expect(new Set(inTrace.map((s) => s.service))).toEqual(new Set([
+      'synod-client', 'synod-proposer', 'synod-acceptor', 'synod-learner']));
+
+    // The tree: client call -> proposer request -> round -> publish accept -> acceptor handling.
+    expect(propose.parentSpanId).toBeNull();
+    expect(propose.kind).toBe('client');
+    expect(parentOf(request)).toBe(propose);
+    expect(request.kind).toBe('server');
+    expect(parentOf(round)).toBe(request);
+    expect(attr(round, Attr.Outcome)).toBe('chosen');
+    expect(attr(round, Attr.Ballot)).toEqual(expect.stringMatching(/^\d+\.p\d\.\d+$/));
+    expect(round.events.filter((e) => e.name === 'quorum')).toHaveLength(1);
+    const accepts = acceptorsAnswered();
+    expect(new Set(accepts.map((s) => s.node))).toEqual(new Set(['a1', 'a2', 'a3']));
+    for (const a of accepts) {
+      const publishAccept = parentOf(a);
+      expect(publishAccept?.name).toBe('publish accept');
+      expect(publishAccept?.kind).toBe('producer');
+      expect(parentOf(publishAccept as StoredSpan)).toBe(round);
+      expect(a.kind).toBe('consumer');
+      expect(a.attributes).toMatchObject({ [Attr.MessagingSystem]: 'nats', [Attr.Role]: 'acceptor',
+        [Attr.NodeId]: a.node, [Attr.Slot]: r.slot, [Attr.Ballot]: attr(round, Attr.Ballot) });
+      expect(String(attr(a, Attr.MessagingDestination))).toMatch(/^synod\.synod\.accept\.p\d$/);
+
+      // Its Redis write is a child, and ends before its accepted is published.
+      const writes = inTrace.filter((s) => s.name === SpanName.Persist &&
+        s.parentSpanId === a.spanId);
+      const sends = inTrace.filter((s) => s.name === 'publish accepted' &&
+        s.parentSpanId === a.spanId);
+      expect(writes).toHaveLength(1);
+      expect(sends).toHaveLength(1);
+      const [write, send] = [writes[0] as StoredSpan, sends[0] as StoredSpan];
+      expect(write.attributes[Attr.DbSystem]).toBe('redis');
+      expect(compareNs(write.end, send.start)).toBeLessThanOrEqual(0);
+      expect(compareNs(a.start, write.start)).toBeLessThanOrEqual(0);
+    }
+
+    // The learner's decision follows a vote of this round, and has its own Redis write.
+    const voteParent = parentOf(decide);
+    expect(['publish accepted', 'publish chosen']).toContain(voteParent?.name);
+    expect(attr(decide, Attr.Outcome)).toBe('chosen');
+    expect(decide.events.map((e) => e.name)).toEqual(
+      expect.arrayContaining(['message.received', 'quorum', 'delivered']));
+    expect(inTrace.filter((s) => s.name === SpanName.Persist && s.parentSpanId === decide.spanId))
+      .toHaveLength(1);
+
+    // The reply: published under the request, which ended as chosen at the slot.
+    const reply = inTrace.find((s) => s.name === 'publish response' &&
+      s.parentSpanId === request.spanId);
+    expect(reply).toBeDefined();
+    expect(attr(request, Attr.Outcome)).toBe('chosen');
+    expect(attr(request, Attr.Slot)).toBe(r.slot);
+
+    // The round view that `synod trace` prints finds it by request id and by slot.
+    const view = findRound(spans, { requestId });
+    expect(view?.traceId).toBe(trace);
+    expect(findRound(spans, { slot: r.slot })?.traceId).toBe(trace);
+    const text = renderRound(view!).join('\n');
+    for (const lane of ['a1', 'a2', 'a3', 'l1', r.clientId]) expect(text).toContain(`\n${lane}`);
+    expect(text).toContain('<== quorum');
+  });
+
+  test('logs carry the trace ids of the span they are about; /metrics answers', async () => {
+    await eventually(() => ['p1', 'p2'].some((id) => cluster.node(id).proc?.output(2000)
+      .split('\n').some((l) => l.includes('"leader-elected"') && l.includes('"trace_id"'))
+      === true), 10_000, 'a leader-elected log line with a trace id');
+    const st = await cl.status();
+    const proposer = await cluster.health(st.leader ?? 'p1', '/metrics');
+    expect(proposer.status).toBe(200);
+    expect(proposer.body).toContain('synod_phase_seconds_bucket');
+    expect(proposer.body).toContain('synod_messages_received_total');
+    const acceptor = await cluster.health('a1', '/metrics');
+    expect(acceptor.body).toContain('synod_persist_seconds_bucket');
+    expect(acceptor.body).toMatch(/synod_votes_total\{[^}]*kind="accept"/);
+    const learner = await cluster.health('l1', '/metrics');
+    expect(learner.body).toMatch(/synod_decisions_total\{[^}]*synod_role="learner"[^}]*\} [1-9]/);
+  });
+});
