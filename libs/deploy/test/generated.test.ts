@@ -141,3 +141,12 @@ function natsPath(): string {
   const p = process.env['PATH'] ?? '';
   return `${p}:/usr/local/sbin:/usr/sbin:/sbin`;
 }
+
+describe('one start-redis.sh', () => {
+  test('the copy inside the kustomize base (kustomize loads only files under it) is identical ' +
+    'to infra/redis/start-redis.sh', () => {
+    const top = resolve(__dirname, '../../..');
+    expect(readFileSync(join(top, 'infra/k8s/base/redis/start-redis.sh'), 'utf8'))
+      .toBe(readFileSync(join(top, 'infra/redis/start-redis.sh'), 'utf8'));
+  });
+});
