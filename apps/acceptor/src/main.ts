@@ -9,7 +9,7 @@ import {
 } from '@synod/runtime';
 import { RedisAcceptorStore, StoreError } from '@synod/store-redis';
 import { startTelemetry, traceLogFields } from '@synod/telemetry';
-import { connectNats } from '@synod/transport-nats';
+import { connectService } from '@synod/transport-nats';
 
 const config = {
   ...commonConfig,
@@ -72,12 +72,7 @@ void runService({
       allowNonDurable: c.allowNonDurable,
     });
     const loaded = await loadState(store, log);
-    const transport = await connectNats({
-      servers: c.natsUrl.split(','),
-      name: `synod-acceptor-${c.nodeId}`,
-      ...(c.natsUser === '' ? {} : { user: c.natsUser, pass: c.natsPassword }),
-      onStatus: (s) => log.info({ nats: s }, 'nats status'),
-    });
+    const transport = await connectService('acceptor', c, log);
     let voting: Voting | null = null;
     let refusal: string | null = 'refused' in loaded ? `${loaded.refused.code}: ${loaded.refused.message}` : null;
     if ('state' in loaded) {

@@ -20,7 +20,7 @@ import {
 } from '@synod/runtime';
 import { RedisLearnerStore } from '@synod/store-redis';
 import { startTelemetry, traceLogFields } from '@synod/telemetry';
-import { connectNats } from '@synod/transport-nats';
+import { connectService } from '@synod/transport-nats';
 import { LogIndex } from './log-index.js';
 
 const config = {
@@ -100,12 +100,7 @@ void runService({
     const durable = await store.load();
     const index = new LogIndex();
     await rebuildIndex(store, durable.nextSlot, index);
-    const transport = await connectNats({
-      servers: c.natsUrl.split(','),
-      name: `synod-learner-${c.nodeId}`,
-      ...(c.natsUser === '' ? {} : { user: c.natsUser, pass: c.natsPassword }),
-      onStatus: (s) => log.info({ nats: s }, 'nats status'),
-    });
+    const transport = await connectService('learner', c, log);
     const core = new LearnerCore({
       id: c.nodeId, acceptors: c.acceptors, catchupTicks: c.catchupTicks,
     }, durable);

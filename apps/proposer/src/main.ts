@@ -9,7 +9,7 @@ import {
   serveStatus,
 } from '@synod/runtime';
 import { startTelemetry, traceLogFields } from '@synod/telemetry';
-import { connectNats } from '@synod/transport-nats';
+import { connectService } from '@synod/transport-nats';
 
 const config = {
   ...commonConfig,
@@ -67,12 +67,7 @@ void runService({
       serviceName: 'synod-proposer', role: 'proposer', nodeId: c.nodeId, cluster: c.cluster,
       logger: log,
     });
-    const transport = await connectNats({
-      servers: c.natsUrl.split(','),
-      name: `synod-proposer-${c.nodeId}`,
-      ...(c.natsUser === '' ? {} : { user: c.natsUser, pass: c.natsPassword }),
-      onStatus: (s) => log.info({ nats: s }, 'nats status'),
-    });
+    const transport = await connectService('proposer', c, log);
     const core = new ProposerCore({
       id: c.nodeId,
       acceptors: c.acceptors,

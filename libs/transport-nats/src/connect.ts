@@ -107,3 +107,26 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsTranspo
   if (opts.onStatus !== undefined) t.onStatus(opts.onStatus);
   return t;
 }
+
+/** The NATS settings every Synod service reads (see `commonConfig` in @synod/runtime). */
+export interface ServiceNatsConfig {
+  readonly nodeId: string;
+  readonly natsUrl: string;
+  readonly natsUser: string;
+  readonly natsPassword: string;
+}
+
+/**
+ * Connects a Synod service: the comma-separated `NATS_URL`, credentials when a user is set, the
+ * connection named `synod-<role>-<id>` (it shows in the NATS monitor), status changes logged.
+ */
+export function connectService(role: string, c: ServiceNatsConfig, log: Logger):
+  Promise<NatsTransport> {
+  return connectNats({
+    servers: c.natsUrl.split(','),
+    name: `synod-${role}-${c.nodeId}`,
+    ...(c.natsUser === '' ? {} : { user: c.natsUser, pass: c.natsPassword }),
+    logger: log,
+    onStatus: (s) => log.info({ nats: s }, 'nats status'),
+  });
+}

@@ -6,6 +6,8 @@ export {
   connectNats,
   type NatsConnectOptions,
   type NatsTlsOptions,
+  connectService,
+  type ServiceNatsConfig,
 } from './connect.js';
 export { NatsConnectError, NatsConnectErrorCode } from './errors.js';
 export { type NatsConnectionStatus, type NatsStatusEvent } from './status.js';
