@@ -1,9 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { freePort, type LocalCluster } from '@synod/testing';
-// testcontainers is a declared dependency of this project (package.json); the Nx rule does not
-// find it in the project graph, so it is allowed here by name.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { client, eventually, startCluster } from './harness.js';
 
