@@ -50,7 +50,10 @@ export class AcceptorCore {
   private outMessages: Message[] = [];
   private outEvents: CoreEvent[] = [];
 
-  constructor(config: AcceptorConfig, durable: AcceptorDurableState = { promised: null, accepted: [] }) {
+  constructor(
+    config: AcceptorConfig,
+    durable: AcceptorDurableState = { promised: null, accepted: [] },
+  ) {
     this.id = config.id;
     this.maxCatchupEntries = config.maxCatchupEntries ?? 256;
     this.maxPromiseEntries = config.maxPromiseEntries ?? 4096;

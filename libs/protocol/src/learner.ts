@@ -51,7 +51,10 @@ export class LearnerCore {
   private outCommitted: Decision[] = [];
   private outEvents: CoreEvent[] = [];
 
-  constructor(config: LearnerConfig, durable: LearnerDurableState = { nextSlot: 0, decisions: [] }) {
+  constructor(
+    config: LearnerConfig,
+    durable: LearnerDurableState = { nextSlot: 0, decisions: [] },
+  ) {
     this.id = config.id;
     this.acceptors = config.acceptors;
     const q = effectiveQuorum(config.acceptors.length, config.plantedBug);

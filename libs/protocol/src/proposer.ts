@@ -319,7 +319,9 @@ export class ProposerCore {
       progressed: false,
     };
     this.resetElectionTimer();
-    this.outEvents.push({ kind: 'phase1-started', ballot: this.ballotState, fromSlot: this.p1.fromSlot });
+    this.outEvents.push({
+      kind: 'phase1-started', ballot: this.ballotState, fromSlot: this.p1.fromSlot,
+    });
     this.sendPrepare();
   }
 
@@ -357,7 +359,8 @@ export class ProposerCore {
   private onPromise(m: MsgPromise): void {
     this.noteBallot(m.ballot);
     const p1 = this.p1;
-    if (this.roleState !== 'candidate' || p1 === null || !ballotEquals(m.ballot, this.ballotState)) return;
+    if (this.roleState !== 'candidate' || p1 === null) return;
+    if (!ballotEquals(m.ballot, this.ballotState)) return;
     if (p1.complete.has(m.from) || !this.acceptors.includes(m.from)) return;
     // A report may come in pages (`upTo`), taken in order: a page that does not start where the
     // last one ended (a duplicate, a late retransmission) is ignored, and the retry timer asks
@@ -368,7 +371,9 @@ export class ProposerCore {
       if (e.slot < m.fromSlot || (m.upTo !== undefined && e.slot >= m.upTo)) continue;
       this.noteStamp(e.value);
       const prev = p1.adopted.get(e.slot);
-      if (prev === undefined || compareBallots(e.ballot, prev.ballot) > 0) p1.adopted.set(e.slot, e);
+      if (prev === undefined || compareBallots(e.ballot, prev.ballot) > 0) {
+        p1.adopted.set(e.slot, e);
+      }
     }
     if (m.upTo === undefined) p1.complete.add(m.from);
     else {
@@ -390,7 +395,9 @@ export class ProposerCore {
     let maxSlot = this.highestDecided;
     for (const slot of p1.adopted.keys()) maxSlot = Math.max(maxSlot, slot);
     this.nextSlot = Math.max(this.firstUnknownSlot, maxSlot + 1);
-    this.outEvents.push({ kind: 'leader-elected', ballot: this.ballotState, nextSlot: this.nextSlot });
+    this.outEvents.push({
+      kind: 'leader-elected', ballot: this.ballotState, nextSlot: this.nextSlot,
+    });
     // P2c: in every slot that some acceptor of the quorum accepted, propose the value of the
     // highest ballot reported; in the others (gaps), a no-op. Decided slots need nothing.
     for (let slot = p1.fromSlot; slot <= maxSlot; slot++) {
@@ -569,7 +576,9 @@ export class ProposerCore {
     const mine = this.inflight.get(slot);
     if (mine !== undefined) {
       this.inflight.delete(slot);
-      if (!valueEquals(mine.value, value) && mine.value.kind === 'cmds') this.requeue(mine.value.cmds);
+      if (!valueEquals(mine.value, value) && mine.value.kind === 'cmds') {
+        this.requeue(mine.value.cmds);
+      }
     }
     this.prune();
     this.maybePropose();
@@ -620,7 +629,9 @@ export class ProposerCore {
     if (this.now - this.lastProgressTick < this.retryTicks) return;
     this.lastProgressTick = this.now;
     const toSlot = Math.min(this.highestKnown, this.firstUnknownSlot + 255);
-    this.outMessages.push({ type: 'catchup', from: this.id, fromSlot: this.firstUnknownSlot, toSlot });
+    this.outMessages.push({
+      type: 'catchup', from: this.id, fromSlot: this.firstUnknownSlot, toSlot,
+    });
     this.outEvents.push({ kind: 'catchup-requested', fromSlot: this.firstUnknownSlot, toSlot });
   }
 

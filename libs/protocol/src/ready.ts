@@ -30,11 +30,17 @@ export interface LearnerPersist {
 export type CoreEvent =
   | { readonly kind: 'promised'; readonly ballot: Ballot; readonly to: string }
   | { readonly kind: 'accepted'; readonly ballot: Ballot; readonly slot: number }
-  | { readonly kind: 'nacked'; readonly ballot: Ballot; readonly promised: Ballot; readonly slot: number | null }
+  | {
+    readonly kind: 'nacked'; readonly ballot: Ballot; readonly promised: Ballot;
+    readonly slot: number | null;
+  }
   | { readonly kind: 'phase1-started'; readonly ballot: Ballot; readonly fromSlot: number }
   | { readonly kind: 'leader-elected'; readonly ballot: Ballot; readonly nextSlot: number }
   | { readonly kind: 'preempted'; readonly ballot: Ballot; readonly by: Ballot }
-  | { readonly kind: 'proposed'; readonly ballot: Ballot; readonly slot: number; readonly value: Value }
+  | {
+    readonly kind: 'proposed'; readonly ballot: Ballot; readonly slot: number;
+    readonly value: Value;
+  }
   | { readonly kind: 'chosen'; readonly slot: number; readonly ballot: Ballot }
   | { readonly kind: 'catchup-requested'; readonly fromSlot: number; readonly toSlot: number }
   | { readonly kind: 'rejected'; readonly reason: string; readonly detail: string };

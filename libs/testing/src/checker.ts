@@ -24,6 +24,8 @@ export type ViolationKind =
   | 'prefix'
   | 'acknowledged-lost'
   | 'duplicate-effect'
+  /** A core threw: its own invariants caught a contradiction. */
+  | 'invariant'
   | ElectionViolationKind;
 
 /** A safety violation, with the simulated time it was seen. */
@@ -90,9 +92,15 @@ export class SafetyChecker {
   }
 
   /** An acceptor's state changed: a raised promise and/or new accepted entries. */
-  onAcceptorState(acceptor: string, promised: Ballot | null, entries: readonly AcceptedEntry[]): void {
+  onAcceptorState(
+    acceptor: string,
+    promised: Ballot | null,
+    entries: readonly AcceptedEntry[],
+  ): void {
     const view = this.view(acceptor);
-    if (promised !== null && compareMaybeBallots(promised, view.promised) > 0) view.promised = promised;
+    if (promised !== null && compareMaybeBallots(promised, view.promised) > 0) {
+      view.promised = promised;
+    }
     for (const e of entries) {
       if (compareMaybeBallots(e.ballot, view.promised) < 0) {
         this.fail('promise-broken', `${acceptor} accepted ${describeBallot(e.ballot)} at slot ` +
@@ -106,7 +114,9 @@ export class SafetyChecker {
   /** An acceptor sent a promise or an accepted message at `ballot` (for `slot`). */
   onAcceptorSent(acceptor: string, ballot: Ballot, slot: number | null): void {
     const prev = this.sentPromise.get(acceptor);
-    if (prev === undefined || compareBallots(ballot, prev) > 0) this.sentPromise.set(acceptor, ballot);
+    if (prev === undefined || compareBallots(ballot, prev) > 0) {
+      this.sentPromise.set(acceptor, ballot);
+    }
     if (slot === null) return;
     let votes = this.sentVotes.get(acceptor);
     if (votes === undefined) {
@@ -118,7 +128,11 @@ export class SafetyChecker {
   }
 
   /** An acceptor restarted from durable state: it must remember all it ever told anyone. */
-  onAcceptorRestart(acceptor: string, promised: Ballot | null, accepted: ReadonlyMap<number, AcceptedEntry>): void {
+  onAcceptorRestart(
+    acceptor: string,
+    promised: Ballot | null,
+    accepted: ReadonlyMap<number, AcceptedEntry>,
+  ): void {
     const sent = this.sentPromise.get(acceptor);
     if (sent !== undefined && compareMaybeBallots(promised, sent) < 0) {
       this.fail('durability', `${acceptor} restarted with promise ${describeBallot(promised)} ` +
@@ -139,7 +153,8 @@ export class SafetyChecker {
   onLearned(learner: string, slot: number, value: Value): void {
     const c = this.chosenBySlot.get(slot);
     if (c === undefined || !valueEquals(c, value)) {
-      this.fail('integrity', `${learner} learned ${describeValue(value)} at slot ${slot}; chosen: ` +
+      this.fail('integrity', `${learner} learned ${describeValue(value)} at slot ${slot}; ` +
+        'chosen: ' +
         `${c === undefined ? 'nothing' : describeValue(c)}`);
     }
     const l = this.learned.get(slot);

@@ -178,7 +178,8 @@ export class Simulation {
     } catch (e) {
       this.checker.setTime(this.now);
       this.checker.violations.push({
-        kind: 'invariant' as never, tick: this.now, detail: e instanceof Error ? e.stack ?? e.message : String(e),
+        kind: 'invariant', tick: this.now,
+        detail: e instanceof Error ? e.stack ?? e.message : String(e),
       });
     }
     this.hash.mix(this.now, this.steps, this.checker.chosen.size, this.acks);
@@ -263,7 +264,8 @@ export class Simulation {
 
   /** Proposers that believe they lead. */
   leaders(): string[] {
-    return this.nodes.flatMap((n) => (n.kind === 'proposer' && n.core?.role === 'leader' ? [n.id] : []));
+    return this.nodes.flatMap((n) =>
+      (n.kind === 'proposer' && n.core?.role === 'leader' ? [n.id] : []));
   }
 
   /** A live proposer's core (for assertions). */
@@ -274,7 +276,8 @@ export class Simulation {
   }
 
   /** An acceptor's durable state. */
-  acceptorDurable(id: string): { promised: Ballot | null; accepted: ReadonlyMap<number, AcceptedEntry> } {
+  acceptorDurable(id: string):
+    { promised: Ballot | null; accepted: ReadonlyMap<number, AcceptedEntry> } {
     const n = this.node(id);
     if (n.kind !== 'acceptor') throw new Error(`${id} is not an acceptor`);
     return { promised: n.promised, accepted: n.accepted };
@@ -317,7 +320,9 @@ export class Simulation {
     // Clocks draw from their own generator, so that they do not shift the run's other draws.
     const clocks = new Sfc32((this.seed ^ 0x0c10c4) >>> 0);
     for (let i = 1; i <= o.proposers; i++) {
-      const n = add<ProposerNode>({ ...base(`p${i}`, 'proposer'), kind: 'proposer', core: null, incarnation: 0 });
+      const n = add<ProposerNode>({
+        ...base(`p${i}`, 'proposer'), kind: 'proposer', core: null, incarnation: 0,
+      });
       const skew = o.clockSkewMs;
       this.clockOffsets.set(n.id, skew === 0 ? 0 : clocks.nextInt(2 * skew + 1) - skew);
       n.core = this.newProposer(n);
@@ -424,7 +429,9 @@ export class Simulation {
     if (r.chance(0.5)) {
       const side = new Set(servers.filter(() => r.chance(0.5)).map((n) => n.idx));
       for (const a of servers) {
-        for (const b of servers) if (side.has(a.idx) !== side.has(b.idx)) this.blocked.add(a.idx * 4096 + b.idx);
+        for (const b of servers) {
+          if (side.has(a.idx) !== side.has(b.idx)) this.blocked.add(a.idx * 4096 + b.idx);
+        }
       }
       this.emit('partition', { kind: 'symmetric', side: [...side].map((i) => this.nodes[i]?.id) });
     } else {
@@ -535,7 +542,9 @@ export class Simulation {
   private drop(from: SimNode, to: SimNode, m: Message, why: string): void {
     this.hash.mix(this.now, 902, from.idx, to.idx, TYPE_CODE.get(m.type) ?? -1);
     if (this.trace !== undefined) {
-      this.emit('drop', { why, from: from.id, to: to.id, msg: describeMessage(m), ...msgFields(m) });
+      this.emit('drop', {
+        why, from: from.id, to: to.id, msg: describeMessage(m), ...msgFields(m),
+      });
     }
   }
 
@@ -551,9 +560,12 @@ export class Simulation {
       return;
     }
     this.steps++;
-    this.hash.mix(this.now, TYPE_CODE.get(e.msg.type) ?? -1, e.from, e.to, messageSlot(e.msg) ?? -1);
+    const code = TYPE_CODE.get(e.msg.type) ?? -1;
+    this.hash.mix(this.now, code, e.from, e.to, messageSlot(e.msg) ?? -1);
     if (this.trace !== undefined) {
-      this.emit('deliver', { from: from.id, to: to.id, msg: describeMessage(e.msg), ...msgFields(e.msg) });
+      this.emit('deliver', {
+        from: from.id, to: to.id, msg: describeMessage(e.msg), ...msgFields(e.msg),
+      });
     }
     if (to.kind === 'client') {
       if (e.msg.type === 'response') this.onClientResponse(to, e.msg);
@@ -718,7 +730,9 @@ export class Simulation {
         c.current = null;
         if (cur.election?.op === 'campaign') c.tokens.set(cur.election.group, m.outcome.slot);
         if (cur.election?.op === 'resign') c.tokens.delete(cur.election.group);
-        if (this.probe?.client === c && this.probe.seq === cur.cmd.seq) this.probe.slot = m.outcome.slot;
+        if (this.probe?.client === c && this.probe.seq === cur.cmd.seq) {
+          this.probe.slot = m.outcome.slot;
+        }
         return;
       case 'redirect':
         if (m.outcome.leader !== null) this.submit(c, cur.cmd, m.outcome.leader, cur.election);
