@@ -26,7 +26,8 @@ function has(bin) {
 }
 
 // 1. Node dependencies.
-if (!existsSync(join(root, 'node_modules', 'esbuild')) || !existsSync(join(root, 'node_modules', 'nx'))) {
+const installed = (pkg) => existsSync(join(root, 'node_modules', pkg));
+if (!installed('esbuild') || !installed('nx')) {
   const lock = existsSync(join(root, 'package-lock.json'));
   say(`installing Node dependencies (npm ${lock ? 'ci' : 'install'})...`);
   if (run('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund']) !== 0) {
@@ -68,7 +69,8 @@ for (const app of ['acceptor', 'proposer', 'learner', 'cli', 'local']) {
   }
 }
 if (args.includes('--build-only')) process.exit(0);
-const child = spawn(process.execPath, ['--enable-source-maps', join(root, 'dist/apps/local/main.js'), ...args], {
+const local = join(root, 'dist/apps/local/main.js');
+const child = spawn(process.execPath, ['--enable-source-maps', local, ...args], {
   stdio: 'inherit', cwd: root,
 });
 for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) {

@@ -74,7 +74,8 @@ void runService({
     const loaded = await loadState(store, log);
     const transport = await connectService('acceptor', c, log);
     let voting: Voting | null = null;
-    let refusal: string | null = 'refused' in loaded ? `${loaded.refused.code}: ${loaded.refused.message}` : null;
+    let refusal: string | null = 'refused' in loaded
+      ? `${loaded.refused.code}: ${loaded.refused.message}` : null;
     if ('state' in loaded) {
       const core = new AcceptorCore({ id: c.nodeId }, loaded.state);
       const driver = new CoreDriver({

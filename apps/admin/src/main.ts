@@ -39,7 +39,8 @@ async function readmit(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      acceptor: { type: 'string' }, redis: { type: 'string' }, peer: { type: 'string', multiple: true },
+      acceptor: { type: 'string' }, redis: { type: 'string' },
+      peer: { type: 'string', multiple: true },
       acceptors: { type: 'string' }, cluster: { type: 'string' },
     },
   });
@@ -82,7 +83,8 @@ async function main(): Promise<number> {
     return await readmit(rest);
   } catch (e) {
     const code = e instanceof StoreError ? ` (${e.code})` : '';
-    process.stderr.write(`synod-admin readmit: ${e instanceof Error ? e.message : String(e)}${code}\n`);
+    const why = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`synod-admin readmit: ${why}${code}\n`);
     return 1;
   }
 }

@@ -44,7 +44,11 @@ const config = {
 const enc = new TextEncoder();
 
 /** Rebuilds the duplicate index from the stored, already delivered log. */
-async function rebuildIndex(store: RedisLearnerStore, upTo: number, index: LogIndex): Promise<void> {
+async function rebuildIndex(
+  store: RedisLearnerStore,
+  upTo: number,
+  index: LogIndex,
+): Promise<void> {
   for (let from = 0; from < upTo; from += 1000) {
     for (const d of await store.read(from, Math.min(upTo, from + 1000) - 1)) index.add(d);
   }
@@ -126,7 +130,8 @@ void runService({
       rejected,
     });
     const status = (): { role: 'learner'; id: string; [k: string]: unknown } => ({
-      role: 'learner', id: c.nodeId, acceptors: c.acceptors, nextSlot: delivered, highestKnown: core.highestSlotKnown,
+      role: 'learner', id: c.nodeId, acceptors: c.acceptors, nextSlot: delivered,
+      highestKnown: core.highestSlotKnown,
       nats: transport.status(), ...driver.stats, election: index.electionStatus(),
       rejectedBy: { ...Object.fromEntries(driver.rejected), ...Object.fromEntries(rejected) },
     });

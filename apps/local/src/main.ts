@@ -59,7 +59,9 @@ function pretty(id: string, raw: string, tty: boolean): string | null {
 /** What `.synod/cluster.json` says: where NATS is, each service's PID, health URL and Redis. */
 function describe(cluster: LocalCluster, redisUrl: string | undefined): {
   cluster: string; natsUrl: string; pid: number;
-  services: Array<{ id: string; role: string; pid: number | null; health: string; redis: string | null }>;
+  services: Array<{
+    id: string; role: string; pid: number | null; health: string; redis: string | null;
+  }>;
 } {
   return {
     cluster: cluster.cluster, natsUrl: cluster.natsUrl, pid: process.pid,

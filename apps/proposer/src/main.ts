@@ -100,7 +100,8 @@ void runService({
       onFatal: () => process.exit(1),
     });
     const status = (): { role: 'proposer'; id: string; [k: string]: unknown } => ({
-      role: 'proposer', id: c.nodeId, acceptors: c.acceptors, state: core.role, leader: core.leader, ballot: core.ballot,
+      role: 'proposer', id: c.nodeId, acceptors: c.acceptors, state: core.role,
+      leader: core.leader, ballot: core.ballot,
       firstUnknown: core.firstUnknown, pending: core.pendingCount, inflight: core.inflightCount,
       nats: transport.status(), ...driver.stats, rejectedBy: Object.fromEntries(driver.rejected),
     });

@@ -13,7 +13,9 @@ export interface Chunk {
 /** Runs a chunk of seeds and returns their totals. */
 export function runChunk(c: Chunk): Totals {
   const t = emptyTotals();
-  for (let s = c.from; s < c.from + c.count; s++) addResult(t, runSeed(s, { plantedBug: c.mutant }));
+  for (let s = c.from; s < c.from + c.count; s++) {
+    addResult(t, runSeed(s, { plantedBug: c.mutant }));
+  }
   return t;
 }
 

@@ -24,7 +24,8 @@ export const commonConfig = {
     example: 's3cret',
   } satisfies VarSpec<string>,
   healthPort: {
-    name: 'SYNOD_HEALTH_PORT', help: 'port of /healthz, /readyz, /status and /metrics (0: any free)',
+    name: 'SYNOD_HEALTH_PORT',
+    help: 'port of /healthz, /readyz, /status and /metrics (0: any free)',
     default: 8080, parse: parsers.int(0, 65535), example: '8080',
   } satisfies VarSpec<number>,
   logLevel: {

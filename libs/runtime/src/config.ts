@@ -64,7 +64,10 @@ export function readConfig<S extends Specs>(specs: S, env: NodeJS.ProcessEnv): V
     }
     if (raw === undefined || raw === '') {
       if ('default' in spec) out[key] = spec.default;
-      else problems.push(`${spec.name} is not set: ${spec.help}. Set it, e.g. ${spec.name}=${spec.example}`);
+      else {
+        problems.push(`${spec.name} is not set: ${spec.help}. ` +
+          `Set it, e.g. ${spec.name}=${spec.example}`);
+      }
       continue;
     }
     try {
@@ -82,7 +85,8 @@ export function readConfig<S extends Specs>(specs: S, env: NodeJS.ProcessEnv): V
 /** A usage table of the variables (for `--help` and the README). */
 export function describeConfig(specs: Specs): string {
   const rows = Object.values(specs).map((s) =>
-    `  ${s.name.padEnd(30)} ${s.help}${'default' in s ? ` (default: ${String(s.default)})` : ' (required)'}`);
+    `  ${s.name.padEnd(30)} ${s.help}` +
+    ('default' in s ? ` (default: ${String(s.default)})` : ' (required)'));
   rows.push('  Any variable NAME may instead be given as NAME_FILE=<a file holding the value>');
   return rows.join('\n');
 }
@@ -98,14 +102,18 @@ export const parsers = {
   tokenList(raw: string): string[] {
     const ids = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
     if (ids.length === 0) throw new Error('must list at least one id');
-    for (const id of ids) if (!TOKEN.test(id)) throw new Error(`'${id}' is not 1 to 64 of [A-Za-z0-9_-]`);
+    for (const id of ids) {
+      if (!TOKEN.test(id)) throw new Error(`'${id}' is not 1 to 64 of [A-Za-z0-9_-]`);
+    }
     if (new Set(ids).size !== ids.length) throw new Error('lists an id twice');
     return ids;
   },
   int(min: number, max: number) {
     return (raw: string): number => {
       const n = Number(raw);
-      if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`must be an integer in ${min}..${max}`);
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        throw new Error(`must be an integer in ${min}..${max}`);
+      }
       return n;
     };
   },

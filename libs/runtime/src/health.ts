@@ -1,6 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** A response of an extra route: its content type and body. */
+export interface ExtraRoute {
+  readonly type: string;
+  readonly body: string;
+}
+
 /** What a service reports on its health endpoints. */
 export interface HealthSource {
   /** Alive: the process works (event loop turns, not wedged). */
@@ -10,7 +16,7 @@ export interface HealthSource {
   /** Free-form status document for `/status`. */
   status(): Record<string, unknown>;
   /** Extra routes (e.g. `/metrics`), answered before the built-in ones. */
-  extra?(path: string): { type: string; body: string } | Promise<{ type: string; body: string }> | null;
+  extra?(path: string): ExtraRoute | Promise<ExtraRoute> | null;
 }
 
 /** A running health server. */

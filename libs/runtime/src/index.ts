@@ -16,7 +16,12 @@ export {
 export { type Core, CoreDriver, type DriverHooks, type DriverOptions } from './driver.js';
 export { createLogger, type Logger, type LoggerOptions, silentLogger } from './logger.js';
 export { ConfigError, describeConfig, parsers, readConfig, type VarSpec } from './config.js';
-export { type HealthServer, type HealthSource, startHealthServer } from './health.js';
+export {
+  type ExtraRoute,
+  type HealthServer,
+  type HealthSource,
+  startHealthServer,
+} from './health.js';
 export { EXIT_CONFIG, type RunningService, runService, type ServiceDefinition } from './service.js';
 export { acceptorsConfig, commonConfig } from './common-config.js';
 export { type ServiceStatus, serveStatus, statusSubject } from './status.js';

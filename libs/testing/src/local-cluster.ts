@@ -114,7 +114,8 @@ export class LocalCluster {
     }
     const c = new LocalCluster(o, natsUrl, nats);
     try {
-      const ids = (p: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${p}${i + 1}`);
+      const ids = (p: string, n: number): string[] =>
+        Array.from({ length: n }, (_, i) => `${p}${i + 1}`);
       const acceptors = ids('a', o.acceptors ?? 3);
       for (const id of acceptors) await c.addNode('acceptor', id, acceptors);
       for (const id of ids('p', o.proposers ?? 2)) await c.addNode('proposer', id, acceptors);
@@ -161,7 +162,8 @@ export class LocalCluster {
       SYNOD_TICK_MS: String(this.o.tickMs ?? 20),
       ...(redisUrl === null ? {} : { REDIS_URL: redisUrl }),
       ...(nats === undefined ? {} : { NATS_USER: nats.user, NATS_PASSWORD: nats.password }),
-      ...(role !== 'proposer' && this.o.redisUrl !== undefined ? { REDIS_URL: this.o.redisUrl } : {}),
+      ...(role !== 'proposer' && this.o.redisUrl !== undefined
+        ? { REDIS_URL: this.o.redisUrl } : {}),
       ...(role === 'acceptor' && fresh ? { SYNOD_ACCEPTOR_INIT: 'true' } : {}),
       ...this.o.env, ...this.o.roleEnv?.[role],
     };
