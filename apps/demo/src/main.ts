@@ -51,7 +51,8 @@ async function attach(): Promise<{ info: () => ClusterInfo; own: LocalCluster | 
   });
   const info = (): ClusterInfo => ({
     cluster: own.cluster, natsUrl: own.natsUrl,
-    services: [...own.nodes.values()].map((n) => ({ id: n.id, role: n.role, pid: n.proc?.pid ?? null })),
+    services: [...own.nodes.values()]
+      .map((n) => ({ id: n.id, role: n.role, pid: n.proc?.pid ?? null })),
   });
   return { info, own };
 }
@@ -84,15 +85,18 @@ async function story(info: () => ClusterInfo, cl: SynodClient): Promise<string[]
   chapter('1. Who leads?');
   let st = await waitFor(cl, 'a leader', (s) => s.leader !== null);
   const proposers = st.services.filter((s) => s.role === 'proposer').map((s) => s.id);
-  say(`proposers ${proposers.join(', ')}; ${st.leader} leads with ballot ${ballotOf(st, st.leader as string)}`);
+  const leader = st.leader as string;
+  say(`proposers ${proposers.join(', ')}; ${leader} leads with ballot ${ballotOf(st, leader)}`);
   say(`acceptors answering: ${st.acceptorsAnswering.join(', ')} (voting: ${st.voting.join(', ')})`);
 
   chapter('2. Two proposers racing for leadership');
   const old = st.leader as string;
-  say(`pausing ${old} (SIGSTOP): its heartbeats stop, the other proposers' election timers run out`);
+  say(`pausing ${old} (SIGSTOP): its heartbeats stop, the other proposers' election ` +
+    'timers run out');
   process.kill(pidOf(info(), old), 'SIGSTOP');
   st = await waitFor(cl, 'a new leader', (s) => s.leader !== null && s.leader !== old);
-  say(`${st.leader} campaigned and won: ballot ${ballotOf(st, st.leader as string)}, above ${old}'s`);
+  const winner = st.leader as string;
+  say(`${winner} campaigned and won: ballot ${ballotOf(st, winner)}, above ${old}'s`);
   const during = await Promise.all([1, 2, 3].map((i) => cl.propose(`${run}-during-pause-${i}`)));
   sent.push(...during.map((_, i) => `${run}-during-pause-${i + 1}`));
   say(`3 values chosen under the new leader: slots ${during.map((p) => p.slot).join(', ')}`);
@@ -116,7 +120,8 @@ async function story(info: () => ClusterInfo, cl: SynodClient): Promise<string[]
   const before = ballotOf(st, victim);
   say(`${victim} has promised ${before}; killing it with SIGKILL`);
   process.kill(pidOf(info(), victim), 'SIGKILL');
-  const without = await Promise.all([1, 2, 3, 4, 5].map((i) => cl.propose(`${run}-without-${victim}-${i}`)));
+  const without = await Promise.all([1, 2, 3, 4, 5]
+    .map((i) => cl.propose(`${run}-without-${victim}-${i}`)));
   sent.push(...without.map((_, i) => `${run}-without-${victim}-${i + 1}`));
   say(`5 values chosen by the remaining majority: slots ${without.map((p) => p.slot).join(', ')}`);
   st = await waitFor(cl, `${victim} to come back`, (s) => s.voting.includes(victim), 20_000);
@@ -148,7 +153,8 @@ async function verify(cl: SynodClient, sent: readonly string[]): Promise<boolean
 }
 
 async function main(): Promise<number> {
-  process.stdout.write(bold('Synod demo: Paxos with a distinguished proposer, over NATS and Redis\n'));
+  process.stdout.write(
+    bold('Synod demo: Paxos with a distinguished proposer, over NATS and Redis\n'));
   const { info, own } = await attach();
   const cl = await SynodClient.connect({ servers: info().natsUrl, cluster: info().cluster });
   try {

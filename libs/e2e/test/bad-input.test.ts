@@ -21,7 +21,8 @@ function valid(type: Message['type'], from: string, to: string): Message {
     case 'heartbeat': return { type, from, ballot, chosenUpTo: 0 };
     case 'catchup': return { type, from, fromSlot: 0, toSlot: 5 };
     case 'request': return { type, from, cmd: value.cmds[0] as never };
-    case 'response': return { type, from, to, clientId: 'c1', seq: 1, outcome: { status: 'overloaded' } };
+    case 'response':
+      return { type, from, to, clientId: 'c1', seq: 1, outcome: { status: 'overloaded' } };
   }
 }
 
@@ -46,7 +47,8 @@ function badPayloads(m: Message, rng: Sfc32): Array<[string, Uint8Array]> {
   return [
     ['malformed JSON', bytes.slice(0, Math.max(1, bytes.length - 1 - rng.nextInt(5)))],
     ['raw bytes', raw],
-    ['wrong types', json({ ...good, ...(m.type === 'heartbeat' ? { chosenUpTo: 'x' } : { from: 42 }) })],
+    ['wrong types',
+      json({ ...good, ...(m.type === 'heartbeat' ? { chosenUpTo: 'x' } : { from: 42 }) })],
     ['unknown version', json({ ...good, v: 2 })],
     ['oversized', json(oversized(good))],
     ['proto key', enc.encode(JSON.stringify(good).replace('{', '{"__proto__":{"x":1},'))],
@@ -81,8 +83,8 @@ describe('bad input on every subject while the cluster serves', () => {
     while (sent < 10_000) {
       for (const type of MSG_TYPES) {
         const to = targets[rng.nextInt(targets.length)] as string;
-        const from = type === 'request' ? 'c1' : ['prepare', 'accept', 'chosen', 'heartbeat', 'response']
-          .includes(type) ? 'p1' : 'a1';
+        const byProposer = ['prepare', 'accept', 'chosen', 'heartbeat', 'response'];
+        const from = type === 'request' ? 'c1' : byProposer.includes(type) ? 'p1' : 'a1';
         const m = valid(type, from, to);
         const addressed = 'to' in m;
         const subject = `synod.${cluster.cluster}.${type}.${from}${addressed ? `.${to}` : ''}`;
@@ -116,7 +118,8 @@ describe('bad input on every subject while the cluster serves', () => {
       'decode:UNKNOWN_FIELD', 'subject:SENDER_MISMATCH']) {
       expect([...reasons]).toContain(r);
     }
-    expect(cluster.node('a1').proc?.output(2000)).toMatch(/"reason":"decode:BAD_JSON".*rejected delivery/);
+    expect(cluster.node('a1').proc?.output(2000))
+      .toMatch(/"reason":"decode:BAD_JSON".*rejected delivery/);
     expect((await acceptorState(cluster, 'a1')).promised).toEqual(promisedBefore);
     const logAfter = await learnerLog(cluster, 'l1');
     expect([...logAfter].slice(0, logBefore.size)).toEqual([...logBefore]);

@@ -10,7 +10,8 @@ function redisCli(port: number, ...args: string[]): string {
 }
 
 describe('durability guards of acceptors', () => {
-  test('an acceptor on a Redis without appendfsync always refuses to vote and says why', async () => {
+  test('an acceptor on a Redis without appendfsync always refuses to vote and says why',
+    async () => {
     const cluster = await startCluster({
       acceptors: 1, proposers: 1, redisAppendfsync: 'everysec', waitReady: false,
     });
@@ -66,11 +67,13 @@ describe('durability guards of acceptors', () => {
         '--peer', `a3=${url('a3')}`,
       ], { encoding: 'utf8', env: { ...process.env, SYNOD_RUN_QUIET: '1' } });
       expect(out).toMatch(/done: a2 now holds promise/);
-      const [a1, a2, a3] = await Promise.all(['a1', 'a2', 'a3'].map((id) => acceptorState(cluster, id)));
+      const [a1, a2, a3] = await Promise.all(['a1', 'a2', 'a3']
+        .map((id) => acceptorState(cluster, id)));
       const maxPromise = [a1, a3].map((s) => s?.promised ?? null)
         .reduce((m, b) => (compareMaybeBallots(b, m) > 0 ? b : m), null);
       expect(a2?.promised).toEqual(maxPromise);
-      expect(a2?.accepted.length).toBe(Math.max(a1?.accepted.length ?? 0, a3?.accepted.length ?? 0));
+      const most = Math.max(a1?.accepted.length ?? 0, a3?.accepted.length ?? 0);
+      expect(a2?.accepted.length).toBe(most);
       await cluster.restart('a2');
       await cluster.waitReady(['a2']);
       expect(JSON.parse((await cluster.health('a2', '/status')).body).voting).toBe(true);

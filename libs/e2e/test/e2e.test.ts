@@ -1,6 +1,14 @@
 import type { SynodClient } from '@synod/client';
 import type { LocalCluster } from '@synod/testing';
-import { appliedPayloads, client, eventually, learnerLog, lostAcks, proposeAll, startCluster } from './harness.js';
+import {
+  appliedPayloads,
+  client,
+  eventually,
+  learnerLog,
+  lostAcks,
+  proposeAll,
+  startCluster,
+} from './harness.js';
 
 describe('end to end, real processes', () => {
   let cluster: LocalCluster;

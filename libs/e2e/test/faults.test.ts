@@ -12,7 +12,8 @@ import {
   startCluster,
 } from './harness.js';
 
-const values = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+const values = (prefix: string, n: number): string[] =>
+  Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
 describe('faults on real processes', () => {
   let cluster: LocalCluster;
@@ -54,11 +55,13 @@ describe('faults on real processes', () => {
     await noAckLost();
   });
 
-  test('kill -9 of 2 of 3 acceptors: typed errors, nothing inconsistent, service resumes', async () => {
+  test('kill -9 of 2 of 3 acceptors: typed errors, nothing inconsistent, service resumes',
+    async () => {
     await cluster.kill('a1', 'SIGKILL');
     await cluster.kill('a3', 'SIGKILL');
     const out = await proposeAll(cl, values('k2', 4), 2, 1500);
-    expect(out.every((o) => !o.ok && ['OUTCOME_UNKNOWN', 'UNAVAILABLE'].includes(o.code))).toBe(true);
+    const typed = ['OUTCOME_UNKNOWN', 'UNAVAILABLE'];
+    expect(out.every((o) => !o.ok && typed.includes(o.code))).toBe(true);
     await cluster.restart('a1');
     await cluster.restart('a3');
     await cluster.waitReady(['a1', 'a3']);

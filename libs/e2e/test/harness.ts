@@ -12,7 +12,8 @@ let built = false;
 /** Bundles the three services once per test file (about 100 ms). */
 export function buildServices(): void {
   if (built) return;
-  execFileSync(process.execPath, [join(root, 'tools/build-apps.mjs'), 'acceptor', 'proposer', 'learner'],
+  const apps = ['acceptor', 'proposer', 'learner'];
+  execFileSync(process.execPath, [join(root, 'tools/build-apps.mjs'), ...apps],
     { cwd: root, stdio: 'pipe' });
   built = true;
 }
@@ -71,7 +72,9 @@ function redisUrlOf(c: LocalCluster, id: string): string {
 }
 
 /** What a propose ended with. */
-export type Outcome = { ok: true; slot: number; payload: string } | { ok: false; code: string; payload: string };
+export type Outcome =
+  | { ok: true; slot: number; payload: string }
+  | { ok: false; code: string; payload: string };
 
 /** Proposes `payloads` with `concurrency` in flight; never throws, returns every outcome. */
 export async function proposeAll(cl: SynodClient, payloads: readonly string[], concurrency: number,

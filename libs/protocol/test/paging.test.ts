@@ -3,6 +3,7 @@ import { AcceptorCore, type Message, type MsgPromise, ProposerCore, Sfc32 } from
 const A = ['a1', 'a2', 'a3'];
 const b0 = { round: 1, proposer: 'p0', incarnation: 0 };
 const v = (p: string) => ({ kind: 'cmds' as const, cmds: [{ clientId: 'c', seq: 1, payload: p }] });
+const votes = () => [0, 1, 2, 3, 4].map((slot) => ({ slot, ballot: b0, value: v(`x${slot}`) }));
 
 function take(core: { ready(): { messages: readonly Message[] }; advance(): void }): Message[] {
   const m = [...core.ready().messages];
@@ -13,7 +14,7 @@ function take(core: { ready(): { messages: readonly Message[] }; advance(): void
 describe('paged promises', () => {
   test('an acceptor with more votes than maxPromiseEntries answers a prepare with a page', () => {
     const a = new AcceptorCore({ id: 'a1', maxPromiseEntries: 2 }, {
-      promised: b0, accepted: [0, 1, 2, 3, 4].map((slot) => ({ slot, ballot: b0, value: v(`x${slot}`) })),
+      promised: b0, accepted: votes(),
     });
     const b1 = { round: 2, proposer: 'p1', incarnation: 1 };
     a.step({ type: 'prepare', from: 'p1', ballot: b1, fromSlot: 1 });
@@ -30,7 +31,7 @@ describe('paged promises', () => {
     'and re-proposes what the later pages reported', () => {
     const p = new ProposerCore({ id: 'p1', acceptors: A, rng: new Sfc32(1), incarnation: 1 });
     const acceptors = A.map((id) => new AcceptorCore({ id, maxPromiseEntries: 2 }, {
-      promised: b0, accepted: [0, 1, 2, 3, 4].map((slot) => ({ slot, ballot: b0, value: v(`x${slot}`) })),
+      promised: b0, accepted: votes(),
     }));
     p.campaign();
     let out = take(p);

@@ -308,7 +308,9 @@ describe('ProposerCore: clients', () => {
     const c = cmd('c1', 1);
     p.step(chosenMsg('p2', bal(2, 'p2'), 7, cmds(c)));
     p.step(chosenMsg('p3', bal(1, 'p3'), 5, cmds(c)));
-    for (const slot of [0, 1, 2, 3, 4, 6]) p.step(chosenMsg('p2', bal(2, 'p2'), slot, { kind: 'noop' }));
+    for (const slot of [0, 1, 2, 3, 4, 6]) {
+      p.step(chosenMsg('p2', bal(2, 'p2'), slot, { kind: 'noop' }));
+    }
     drain(p);
     p.step(request('c1', c));
     expect(only(drain(p).messages, 'response').outcome).toEqual({ status: 'chosen', slot: 5 });

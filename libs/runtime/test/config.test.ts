@@ -21,7 +21,9 @@ const specs = {
 describe('readConfig', () => {
   test('valid variables parse, defaults fill the rest', () => {
     const c = readConfig(specs, { SYNOD_NODE_ID: 'a1', SYNOD_ACCEPTORS: 'a1, a2,a3' });
-    expect(c).toEqual({ nodeId: 'a1', port: 8080, acceptors: ['a1', 'a2', 'a3'], nats: 'nats://x:4222' });
+    expect(c).toEqual({
+      nodeId: 'a1', port: 8080, acceptors: ['a1', 'a2', 'a3'], nats: 'nats://x:4222',
+    });
   });
 
   test('every bad variable is named at once, with what was wrong and an example fix', () => {
@@ -37,7 +39,8 @@ describe('readConfig', () => {
     const problems = (err as ConfigError).problems;
     expect(problems).toHaveLength(4);
     expect(problems[0]).toMatch(/SYNOD_NODE_ID is not set.*SYNOD_NODE_ID=a1/);
-    expect(problems[1]).toMatch(/SYNOD_HEALTH_PORT="99999" is invalid: must be an integer in 0..65535/);
+    expect(problems[1])
+      .toMatch(/SYNOD_HEALTH_PORT="99999" is invalid: must be an integer in 0..65535/);
     expect(problems[2]).toMatch(/SYNOD_ACCEPTORS="a1,a1" is invalid: lists an id twice/);
     expect(problems[3]).toMatch(/NATS_URL="http:\/\/x" is invalid: scheme must be one of nats/);
     expect((err as ConfigError).code).toBe('SYNOD_CONFIG');

@@ -2,7 +2,9 @@ import { describeValue, type Value } from '@synod/protocol';
 import { CALM, Simulation } from '../src/index.js';
 
 /** A calm 3-acceptor, 2-proposer, 2-learner cluster with short, fixed delays. */
-function cluster(seed = 1, extra: Partial<ConstructorParameters<typeof Simulation>[1]> = {}): Simulation {
+type Extra = Partial<ConstructorParameters<typeof Simulation>[1]>;
+
+function cluster(seed = 1, extra: Extra = {}): Simulation {
   return new Simulation(seed, {
     overrides: {
       ...CALM, acceptors: 3, proposers: 2, learners: 2, clients: 3, delayMin: 1, delayMax: 2,
@@ -95,7 +97,8 @@ describe('scenarios', () => {
     expectSafe(sim);
   });
 
-  test('a minority of acceptors alive: nothing new is chosen; progress resumes with a majority', () => {
+  test('a minority of acceptors alive: nothing new is chosen; progress resumes with a ' +
+    'majority', () => {
     const sim = cluster(13);
     sim.propose(1, 'base');
     expect(sim.runUntil(() => learnedEverywhere(sim, 'base'), 400)).toBe(true);
@@ -128,7 +131,8 @@ describe('scenarios', () => {
     expectSafe(sim);
   });
 
-  test('asymmetric partition: the leader hears no acceptor; values are still chosen and acked', () => {
+  test('asymmetric partition: the leader hears no acceptor; values are still chosen and ' +
+    'acked', () => {
     const sim = cluster(19);
     expect(sim.runUntil(() => sim.leaders().length === 1, 400)).toBe(true);
     const leader = sim.leaders()[0] as string;
