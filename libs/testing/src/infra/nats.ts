@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstHostPort, probeTcp } from './net.js';
 import { makeTempDir } from './process.js';
-import { ManagedServer } from './server.js';
+import { ManagedServer, serverHandle } from './server.js';
 
 /** Options of {@link startNats}. */
 export interface StartNatsOptions {
@@ -77,18 +77,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     ownedDir: dir,
     ...(opts.port === undefined ? {} : { port: opts.port }),
   });
-  return {
-    url: `nats://127.0.0.1:${server.port}`,
-    port: server.port,
-    get pid() {
-      return server.pid;
-    },
-    dir,
-    output: (n) => server.output(n),
-    stop: (graceMs) => server.stop(graceMs),
-    kill: (signal) => server.kill(signal),
-    restart: () => server.restart(),
-  };
+  return serverHandle(server, 'nats', dir);
 }
 
 /** A NATS server for a test: the one named by `NATS_URL`, or one spawned for it. */
@@ -102,8 +91,8 @@ export interface TestNats {
 
 /**
  * Uses `NATS_URL` when it is set and a server answers there; otherwise spawns one with
- * {@link startNats}. (A testcontainers path would sit between the two, but testcontainers is
- * not installed and there is no container engine here.) Tests that restart or kill the server
+ * {@link startNats}. (Containers started by testcontainers are used by
+ * libs/e2e/test/containers.test.ts when an engine answers.) Tests that restart or kill the server
  * must call {@link startNats} themselves.
  */
 export async function natsForTest(opts: StartNatsOptions = {}): Promise<TestNats> {

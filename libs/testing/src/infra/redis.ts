@@ -1,6 +1,6 @@
 import { firstHostPort, probeTcp } from './net.js';
 import { makeTempDir } from './process.js';
-import { ManagedServer } from './server.js';
+import { ManagedServer, serverHandle } from './server.js';
 
 /** Options of {@link startRedis}. */
 export interface StartRedisOptions {
@@ -94,18 +94,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     ownedDir: owned,
     ...(opts.port === undefined ? {} : { port: opts.port }),
   });
-  return {
-    url: `redis://127.0.0.1:${server.port}`,
-    port: server.port,
-    get pid() {
-      return server.pid;
-    },
-    dir,
-    output: (n) => server.output(n),
-    stop: (graceMs) => server.stop(graceMs),
-    kill: (signal) => server.kill(signal),
-    restart: () => server.restart(),
-  };
+  return serverHandle(server, 'redis', dir);
 }
 
 /** A Redis server for a test: the one named by `REDIS_URL`, or one spawned for it. */
@@ -119,8 +108,8 @@ export interface TestRedis {
 
 /**
  * Uses `REDIS_URL` when it is set and a server answers there; otherwise spawns one with
- * {@link startRedis}. (A testcontainers path would sit between the two, but testcontainers is
- * not installed and there is no container engine here.) Tests that restart the server or read
+ * {@link startRedis}. (Containers started by testcontainers are used by
+ * libs/e2e/test/containers.test.ts when an engine answers.) Tests that restart the server or read
  * its AOF must call {@link startRedis} themselves.
  */
 export async function redisForTest(opts: StartRedisOptions = {}): Promise<TestRedis> {

@@ -134,3 +134,38 @@ export class ManagedServer {
     );
   }
 }
+
+/** What a test holds of a server it started: where it listens and how to control it. */
+export interface ServerHandle {
+  /** `<scheme>://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly port: number;
+  /** PID of the current process; a restart changes it. */
+  readonly pid: number;
+  /** The server's data / config dir. */
+  readonly dir: string;
+  /** The last `n` lines of the server's log. */
+  output(n?: number): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once exited. */
+  stop(graceMs?: number): Promise<void>;
+  /** Sends a signal (default SIGKILL); for ending signals resolves once exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops it if it runs, then starts it again on the same port with the same arguments. */
+  restart(): Promise<void>;
+}
+
+/** The handle of a started {@link ManagedServer}, shared by the NATS and Redis helpers. */
+export function serverHandle(server: ManagedServer, scheme: string, dir: string): ServerHandle {
+  return {
+    url: `${scheme}://127.0.0.1:${server.port}`,
+    port: server.port,
+    get pid() {
+      return server.pid;
+    },
+    dir,
+    output: (n) => server.output(n),
+    stop: (graceMs) => server.stop(graceMs),
+    kill: (signal) => server.kill(signal),
+    restart: () => server.restart(),
+  };
+}
