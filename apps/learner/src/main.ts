@@ -6,7 +6,7 @@ import {
   logSubject,
   readSubject,
 } from '@synod/codec';
-import { type Decision, LearnerCore } from '@synod/protocol';
+import { type Decision, LearnerCore, type MsgCatchup } from '@synod/protocol';
 import {
   acceptorsConfig,
   commonConfig,
@@ -52,6 +52,33 @@ async function rebuildIndex(
   for (let from = 0; from < upTo; from += 1000) {
     for (const d of await store.read(from, Math.min(upTo, from + 1000) - 1)) index.add(d);
   }
+}
+
+/** Most slots one catch-up answer carries (as acceptors and proposers answer). */
+const MAX_CATCHUP_ANSWER = 256;
+
+/**
+ * Answers another learner's or a proposer's catch-up from the durable log: below the
+ * acceptors' compaction floor the learners hold the only copy. Each slot goes back as an
+ * addressed `chosen` at ballot round 0 (the log keeps no ballots; round 0 is below every real
+ * ballot, so it moves nobody's view of the highest ballot). Reads run one at a time: a burst of
+ * catch-ups queues instead of piling up reads.
+ */
+function catchupServer(o: {
+  id: string; store: RedisLearnerStore; delivered: () => number;
+  send: (m: Decision & { to: string }) => void; log: Logger;
+}): (m: MsgCatchup) => void {
+  let busy: Promise<void> = Promise.resolve();
+  return (m) => {
+    if (m.from === o.id) return;
+    busy = busy.then(async () => {
+      const to = Math.min(m.toSlot, m.fromSlot + MAX_CATCHUP_ANSWER - 1, o.delivered() - 1);
+      if (to < m.fromSlot) return;
+      for (const d of await o.store.read(m.fromSlot, to)) o.send({ ...d, to: m.from });
+    }).catch((e: unknown) => {
+      o.log.warn({ err: e, from: m.from }, 'catch-up answer failed');
+    });
+  };
 }
 
 /** Answers `read` requests from the stored log; bad requests get a typed error header. */
@@ -109,6 +136,11 @@ void runService({
       id: c.nodeId, acceptors: c.acceptors, catchupTicks: c.catchupTicks,
     }, durable);
     let delivered = durable.nextSlot;
+    // Set once the driver exists; catch-ups arrive only after driver.start().
+    let sendChosen: (d: Decision & { to: string }) => void = () => {};
+    const serveCatchup = catchupServer({
+      id: c.nodeId, store, delivered: () => delivered, log, send: (d) => sendChosen(d),
+    });
     const onCommitted = (ds: readonly Decision[]): void => {
       for (const d of ds) index.add(d);
       delivered = (ds[ds.length - 1]?.slot ?? delivered - 1) + 1;
@@ -123,6 +155,13 @@ void runService({
       persist: (p) => store.persist(p.decisions, p.nextSlot),
       onCommitted,
       onFatal: () => setTimeout(() => process.exit(1), 50),
+      onMessage: (m) => {
+        if (m.type === 'catchup') serveCatchup(m);
+      },
+    });
+    const ballot = { round: 0, proposer: c.nodeId, incarnation: 0 };
+    sendChosen = (d) => driver.sendDirect({
+      type: 'chosen', from: c.nodeId, to: d.to, ballot, slot: d.slot, value: d.value,
     });
     const rejected = new Map<string, number>();
     serveReads({

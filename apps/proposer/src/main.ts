@@ -42,6 +42,19 @@ const config = {
       '(learners mark older duplicates); bounds the proposer\'s memory',
     default: 20_000, parse: parsers.int(100, 10_000_000), example: '20000',
   },
+  retainVotes: {
+    name: 'SYNOD_RETAIN_VOTES',
+    help: 'log compaction: acceptors keep this many slots of votes below what every live ' +
+      'learner has durably delivered (and the leader knows decided), and drop the rest; ' +
+      'bounds the acceptors\' memory and Redis',
+    default: 10_000, parse: parsers.int(0, 1_000_000_000), example: '10000',
+  },
+  learnerTimeoutTicks: {
+    name: 'SYNOD_LEARNER_TIMEOUT_TICKS',
+    help: 'a learner silent for this many ticks no longer holds log compaction back (it ' +
+      'catches up from the other learners when it returns)',
+    default: 100, parse: parsers.int(1, 10_000_000), example: '100',
+  },
   followerIntake: {
     name: 'SYNOD_FOLLOWER_INTAKE',
     help: 'true: a follower keeps taking client requests from the queue group and forwards ' +
@@ -81,6 +94,8 @@ void runService({
       maxInflight: c.maxInflight,
       maxPending: c.maxPending,
       retainDecided: c.retainDecided,
+      retainVotes: c.retainVotes,
+      learnerTimeoutTicks: c.learnerTimeoutTicks,
     });
     const driver = new CoreDriver({
       cluster: c.cluster, role: 'proposer', id: c.nodeId, core, transport, tickMs: c.tickMs,

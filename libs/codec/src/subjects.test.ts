@@ -93,13 +93,14 @@ describe('subscriptions per role', () => {
       'synod.c.request.*',
       'synod.c.request.*.p1',
       'synod.c.response.*.p1',
+      'synod.c.progress.*',
     ]);
   });
 
-  it('a learner hears votes and decisions (broadcast and addressed to it) and heartbeats', () => {
+  it('a learner hears votes, decisions, heartbeats and catch-ups (it answers from its log)', () => {
     expect(subscriptionsFor('c', 'learner', 'l1')).toEqual([
       'synod.c.accepted.*', 'synod.c.accepted.*.l1', 'synod.c.chosen.*', 'synod.c.chosen.*.l1',
-      'synod.c.heartbeat.*',
+      'synod.c.heartbeat.*', 'synod.c.catchup.*',
     ]);
   });
 
@@ -112,7 +113,10 @@ describe('subscriptions per role', () => {
       'synod.c.promise.a1.*', 'synod.c.nack.a1.*', 'synod.c.accepted.a1',
       'synod.c.accepted.a1.*',
     ]);
-    expect(publicationsFor('c', 'learner', 'l1')).toEqual(['synod.c.catchup.l1']);
+    // A learner sends `chosen` only addressed (catch-up answers), never broadcast.
+    expect(publicationsFor('c', 'learner', 'l1')).toEqual([
+      'synod.c.chosen.l1.*', 'synod.c.catchup.l1', 'synod.c.progress.l1',
+    ]);
     expect(publicationsFor('c', 'client', 'c9')).toEqual([
       'synod.c.request.c9', 'synod.c.request.c9.*',
     ]);

@@ -46,6 +46,7 @@ export const TARGET_RULE: Readonly<Record<MsgType, TargetRule>> = {
   catchup: TargetRule.Never,
   request: TargetRule.Optional,
   response: TargetRule.Always,
+  progress: TargetRule.Never,
 };
 
 /**
@@ -65,6 +66,7 @@ export const ADDRESSED_AUDIENCE: Readonly<Record<MsgType, readonly Role[]>> = {
   catchup: [],
   request: ['proposer'],
   response: SENDER_ROLE.request,
+  progress: [],
 };
 
 /** One way a message type travels: who may publish it and who subscribes to it. */
@@ -78,13 +80,25 @@ export interface Route {
   readonly audience: readonly Role[];
 }
 
+/**
+ * Roles that send a type only addressed, never broadcast: a learner sends `chosen` only in
+ * answer to a catch-up (from its durable log), never as a decision of its own.
+ */
+export const ADDRESSED_ONLY_SENDERS: Readonly<Partial<Record<MsgType, readonly Role[]>>> = {
+  chosen: ['learner'],
+};
+
 /** Every route: one per message type and form (broadcast, addressed) that its rule allows. */
 export const ROUTES: readonly Route[] = MSG_TYPES.flatMap((type): Route[] => {
   const rule = TARGET_RULE[type];
   const senders = SENDER_ROLE[type];
+  const addressedOnly = ADDRESSED_ONLY_SENDERS[type] ?? [];
   const out: Route[] = [];
   if (rule !== TargetRule.Always) {
-    out.push({ type, addressed: false, senders, audience: BROADCAST_AUDIENCE[type] });
+    out.push({
+      type, addressed: false, senders: senders.filter((r) => !addressedOnly.includes(r)),
+      audience: BROADCAST_AUDIENCE[type],
+    });
   }
   if (rule !== TargetRule.Never) {
     out.push({ type, addressed: true, senders, audience: ADDRESSED_AUDIENCE[type] });

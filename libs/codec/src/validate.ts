@@ -38,19 +38,22 @@ const MESSAGE_SHAPES: Readonly<Record<MsgType, Shape>> = {
   prepare: { required: ['type', 'from', 'ballot', 'fromSlot'], optional: [] },
   promise: {
     required: ['type', 'from', 'to', 'ballot', 'fromSlot', 'accepted'],
-    optional: ['upTo'],
+    optional: ['upTo', 'floor'],
   },
   nack: { required: ['type', 'from', 'to', 'ballot', 'promised', 'slot'], optional: [] },
-  accept: { required: ['type', 'from', 'ballot', 'slot', 'value'], optional: [] },
+  accept: { required: ['type', 'from', 'ballot', 'slot', 'value'], optional: ['compactBelow'] },
   accepted: { required: ['type', 'from', 'ballot', 'slot', 'value'], optional: ['to'] },
   chosen: { required: ['type', 'from', 'ballot', 'slot', 'value'], optional: ['to'] },
-  heartbeat: { required: ['type', 'from', 'ballot', 'chosenUpTo'], optional: [] },
+  heartbeat: {
+    required: ['type', 'from', 'ballot', 'chosenUpTo'], optional: ['compactBelow'],
+  },
   catchup: { required: ['type', 'from', 'fromSlot', 'toSlot'], optional: [] },
   request: { required: ['type', 'from', 'cmd'], optional: ['to'] },
   response: {
     required: ['type', 'from', 'to', 'clientId', 'seq', 'outcome'],
     optional: [],
   },
+  progress: { required: ['type', 'from', 'nextSlot'], optional: [] },
 };
 
 const NONE: readonly string[] = [];
@@ -115,7 +118,8 @@ function readMessage(o: Obj, lim: Limits, envelope: boolean): Message {
         ballot: readBallot(o.ballot, 'ballot', lim),
         fromSlot: readUint(o.fromSlot, '', 'fromSlot'),
         accepted: readEntries(o.accepted, 'accepted', lim),
-        ...(o.upTo === undefined ? {} : { upTo: readUint(o.upTo, '', 'upTo') }) };
+        ...(o.upTo === undefined ? {} : { upTo: readUint(o.upTo, '', 'upTo') }),
+        ...(o.floor === undefined ? {} : { floor: readUint(o.floor, '', 'floor') }) };
     case 'nack':
       return { type: t, from, to: readNodeId(o.to, '', 'to', lim),
         ballot: readBallot(o.ballot, 'ballot', lim),
@@ -123,13 +127,14 @@ function readMessage(o: Obj, lim: Limits, envelope: boolean): Message {
         slot: o.slot === null ? null : readUint(o.slot, '', 'slot') };
     case 'accept':
       return { type: t, from, ballot: readBallot(o.ballot, 'ballot', lim),
-        slot: readUint(o.slot, '', 'slot'), value: readValue(o.value, 'value', lim) };
+        slot: readUint(o.slot, '', 'slot'), value: readValue(o.value, 'value', lim),
+        ...optionalUint(o, 'compactBelow') };
     case 'accepted':
     case 'chosen':
       return readVote(t, from, o, lim);
     case 'heartbeat':
       return { type: t, from, ballot: readBallot(o.ballot, 'ballot', lim),
-        chosenUpTo: readUint(o.chosenUpTo, '', 'chosenUpTo') };
+        chosenUpTo: readUint(o.chosenUpTo, '', 'chosenUpTo'), ...optionalUint(o, 'compactBelow') };
     case 'catchup':
       return readCatchup(from, o);
     case 'request': {
@@ -141,6 +146,8 @@ function readMessage(o: Obj, lim: Limits, envelope: boolean): Message {
       return { type: t, from, to: readNodeId(o.to, '', 'to', lim),
         clientId: readClientId(o.clientId, '', 'clientId', lim), seq: readUint(o.seq, '', 'seq'),
         outcome: readOutcome(o.outcome, 'outcome', lim) };
+    case 'progress':
+      return { type: t, from, nextSlot: readUint(o.nextSlot, '', 'nextSlot') };
     default:
       return assertNever(t);
   }
@@ -162,6 +169,12 @@ function readCatchup(from: string, o: Obj): Message {
   // An empty range asks for nothing; no core sends one, so it can only be noise or an attack.
   if (toSlot < fromSlot) fail(DecodeReason.BadField, 'toSlot', `below fromSlot ${fromSlot}`);
   return { type: 'catchup', from, fromSlot, toSlot };
+}
+
+/** `{ [key]: n }` when the optional unsigned field is present, else `{}`. */
+function optionalUint(o: Obj, key: string): Record<string, number> {
+  const x = own(o, key);
+  return x === undefined ? {} : { [key]: readUint(x, '', key) };
 }
 
 function readOptionalTo(o: Obj, lim: Limits): string | undefined {

@@ -23,6 +23,7 @@ function valid(type: Message['type'], from: string, to: string): Message {
     case 'request': return { type, from, cmd: value.cmds[0] as never };
     case 'response':
       return { type, from, to, clientId: 'c1', seq: 1, outcome: { status: 'overloaded' } };
+    case 'progress': return { type, from, nextSlot: 0 };
   }
 }
 

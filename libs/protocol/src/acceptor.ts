@@ -15,6 +15,8 @@ import { valueEquals } from './value.js';
 export interface AcceptorDurableState {
   readonly promised: Ballot | null;
   readonly accepted: readonly AcceptedEntry[];
+  /** Every slot below it is decided and compacted away (0, or absent, when never compacted). */
+  readonly floor?: number;
 }
 
 /** Acceptor settings. */
@@ -41,12 +43,14 @@ export class AcceptorCore {
   readonly id: string;
   private promisedBallot: Ballot | null;
   private readonly acceptedBySlot = new Map<number, AcceptedEntry>();
+  private floorSlot: number;
   private readonly maxCatchupEntries: number;
   private readonly maxPromiseEntries: number;
   private readonly plantedBug: PlantedBug | undefined;
 
   private outPromised: Ballot | null = null;
   private readonly outAccepted = new Map<number, AcceptedEntry>();
+  private outCompact: { floor: number; dropped: number[] } | null = null;
   private outMessages: Message[] = [];
   private outEvents: CoreEvent[] = [];
 
@@ -59,7 +63,10 @@ export class AcceptorCore {
     this.maxPromiseEntries = config.maxPromiseEntries ?? 4096;
     this.plantedBug = config.plantedBug;
     this.promisedBallot = durable.promised;
-    for (const e of durable.accepted) this.acceptedBySlot.set(e.slot, e);
+    this.floorSlot = durable.floor ?? 0;
+    for (const e of durable.accepted) {
+      if (e.slot >= this.floorSlot) this.acceptedBySlot.set(e.slot, e);
+    }
     this.checkInvariants();
   }
 
@@ -71,6 +78,11 @@ export class AcceptorCore {
   /** The entry accepted for `slot`, if any. */
   acceptedAt(slot: number): AcceptedEntry | undefined {
     return this.acceptedBySlot.get(slot);
+  }
+
+  /** Every slot below this one is decided and its vote compacted away. */
+  get floor(): number {
+    return this.floorSlot;
   }
 
   /** Every accepted entry, in slot order. */
@@ -97,6 +109,7 @@ export class AcceptorCore {
       case 'heartbeat':
       case 'request':
       case 'response':
+      case 'progress':
         this.outEvents.push({ kind: 'rejected', reason: 'wrong-role', detail: m.type });
         return;
       default:
@@ -109,16 +122,21 @@ export class AcceptorCore {
 
   /** True when `ready()` has something to do. */
   hasReady(): boolean {
-    return this.outPromised !== null || this.outAccepted.size > 0 ||
+    return this.outPromised !== null || this.outAccepted.size > 0 || this.outCompact !== null ||
       this.outMessages.length > 0 || this.outEvents.length > 0;
   }
 
   /** The pending work; see {@link Ready} for the persist-before-send contract. */
   ready(): Ready<AcceptorPersist> {
-    const dirty = this.outPromised !== null || this.outAccepted.size > 0;
+    const dirty = this.outPromised !== null || this.outAccepted.size > 0 ||
+      this.outCompact !== null;
     return {
       persist: dirty
-        ? { promised: this.outPromised, accepted: [...this.outAccepted.values()] }
+        ? {
+          promised: this.outPromised,
+          accepted: [...this.outAccepted.values()],
+          ...(this.outCompact === null ? {} : { compact: this.outCompact }),
+        }
         : null,
       messages: this.outMessages,
       committed: [],
@@ -130,6 +148,7 @@ export class AcceptorCore {
   advance(): void {
     this.outPromised = null;
     this.outAccepted.clear();
+    this.outCompact = null;
     this.outMessages = [];
     this.outEvents = [];
   }
@@ -143,15 +162,18 @@ export class AcceptorCore {
     const accepted: AcceptedEntry[] = [];
     for (const e of this.acceptedBySlot.values()) if (e.slot >= m.fromSlot) accepted.push(e);
     accepted.sort((a, b) => a.slot - b.slot);
-    const base = { type: 'promise', from: this.id, to: m.from, ballot: m.ballot } as const;
+    const base = {
+      type: 'promise', from: this.id, to: m.from, ballot: m.ballot, fromSlot: m.fromSlot,
+      // Votes below the floor are gone (every entry kept is at or above it): say so.
+      ...(this.floorSlot > m.fromSlot ? { floor: this.floorSlot } : {}),
+    } as const;
     const cut = accepted[this.maxPromiseEntries];
     if (cut === undefined) {
-      this.outMessages.push({ ...base, fromSlot: m.fromSlot, accepted });
+      this.outMessages.push({ ...base, accepted });
     } else {
       // One page: the votes below `cut.slot`; the proposer asks again from there.
       this.outMessages.push({
-        ...base, fromSlot: m.fromSlot, accepted: accepted.slice(0, this.maxPromiseEntries),
-        upTo: cut.slot,
+        ...base, accepted: accepted.slice(0, this.maxPromiseEntries), upTo: cut.slot,
       });
     }
     this.outEvents.push({ kind: 'promised', ballot: m.ballot, to: m.from });
@@ -161,6 +183,12 @@ export class AcceptorCore {
     const belowPromise = compareMaybeBallots(m.ballot, this.promisedBallot) < 0;
     if (belowPromise && this.plantedBug !== PlantedBug.AcceptBelowPromise) {
       this.nack(m.from, m.ballot, m.slot);
+      return;
+    }
+    if (m.slot < this.floorSlot) {
+      // The slot is decided and its vote compacted away: a stale proposer's retransmission.
+      // Taking it would re-grow the log; the proposer learns the slot from a catch-up.
+      this.outEvents.push({ kind: 'rejected', reason: 'compacted', detail: String(m.slot) });
       return;
     }
     if (!belowPromise) this.raisePromise(m.ballot);
@@ -181,6 +209,35 @@ export class AcceptorCore {
     });
     this.outEvents.push({ kind: 'accepted', ballot: m.ballot, slot: m.slot });
     if (this.plantedBug === undefined) this.checkEntry(m.slot);
+    if (m.compactBelow !== undefined && !belowPromise) this.compact(m.compactBelow, m.slot);
+  }
+
+  /**
+   * Drops the votes below `floor`, which the leader (holding a ballot this acceptor has not
+   * promised to refuse) says are decided and held by the learners. A correct leader never
+   * proposes below its own compaction point, so a floor above the accept's slot is refused.
+   */
+  private compact(floor: number, slot: number): void {
+    if (floor <= this.floorSlot) return;
+    if (floor > slot) {
+      this.outEvents.push({ kind: 'rejected', reason: 'bad-compact', detail: `${floor}>${slot}` });
+      return;
+    }
+    const dropped: number[] = [];
+    if (floor - this.floorSlot <= this.acceptedBySlot.size) {
+      for (let s = this.floorSlot; s < floor; s++) {
+        if (this.acceptedBySlot.delete(s)) dropped.push(s);
+      }
+    } else {
+      for (const s of this.acceptedBySlot.keys()) if (s < floor) dropped.push(s);
+      for (const s of dropped) this.acceptedBySlot.delete(s);
+    }
+    // An entry accepted earlier in this Ready and dropped now is still written (then deleted)
+    // by the same atomic persist, so its reply never leaves ahead of a durable vote.
+    this.floorSlot = floor;
+    const prev = this.outCompact;
+    this.outCompact = { floor, dropped: prev === null ? dropped : prev.dropped.concat(dropped) };
+    this.outEvents.push({ kind: 'compacted', floor, dropped: dropped.length });
   }
 
   private onCatchup(m: MsgCatchup): void {

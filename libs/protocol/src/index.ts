@@ -28,6 +28,7 @@ export {
   type MsgHeartbeat,
   type MsgNack,
   type MsgPrepare,
+  type MsgProgress,
   type MsgPromise,
   type MsgRequest,
   type MsgResponse,

@@ -16,6 +16,8 @@ export interface LearnerConfig {
   readonly catchupTicks?: number;
   /** Most slots asked for in one catch-up request. */
   readonly maxCatchupSlots?: number;
+  /** Ticks between progress reports (MsgProgress) to the proposers. */
+  readonly progressTicks?: number;
   /** Simulator only: a planted bug to switch on. */
   readonly plantedBug?: PlantedBug;
 }
@@ -30,7 +32,12 @@ export interface LearnerDurableState {
  * The learner as a pure state machine. It decides a slot when a majority of acceptors accepted
  * one ballot there, or when a proposer that saw such a majority says so (MsgChosen), and
  * delivers decisions strictly in slot order. When it knows of slots beyond what it can deliver
- * and makes no progress, it asks acceptors and proposers to send them again.
+ * and makes no progress, it asks acceptors, proposers and other learners to send them again.
+ *
+ * Every few ticks it reports its durable delivery point (MsgProgress) so that the leader may
+ * compact the acceptors' logs below what the learners hold. Below that point only learners
+ * keep the log, so a learner's driver answers catch-ups from its durable log with addressed
+ * MsgChosen (ballot round 0: the learner does not keep the deciding ballot).
  */
 export class LearnerCore {
   readonly id: string;
@@ -38,6 +45,7 @@ export class LearnerCore {
   private readonly tally: Tally;
   private readonly catchupTicks: number;
   private readonly maxCatchupSlots: number;
+  private readonly progressTicks: number;
   private readonly plantedBug: PlantedBug | undefined;
 
   private now = 0;
@@ -61,6 +69,7 @@ export class LearnerCore {
     this.tally = new Tally(q, config.plantedBug === PlantedBug.LearnerAcrossBallots);
     this.catchupTicks = config.catchupTicks ?? 6;
     this.maxCatchupSlots = config.maxCatchupSlots ?? 256;
+    this.progressTicks = config.progressTicks ?? 5;
     this.plantedBug = config.plantedBug;
     this.next = durable.nextSlot;
     this.highestKnown = durable.nextSlot - 1;
@@ -93,13 +102,17 @@ export class LearnerCore {
       case 'heartbeat':
         this.noteSlot(m.chosenUpTo - 1);
         return;
+      case 'catchup':
+        // Answered by the learner's driver from its durable log (the core keeps no delivered
+        // values): see LearnerCore's class comment.
+        return;
       case 'prepare':
       case 'promise':
       case 'nack':
       case 'accept':
-      case 'catchup':
       case 'request':
       case 'response':
+      case 'progress':
         this.outEvents.push({ kind: 'rejected', reason: 'wrong-role', detail: m.type });
         return;
       default: {
@@ -112,6 +125,12 @@ export class LearnerCore {
   /** Advances logical time; asks for a catch-up when stuck behind known decisions. */
   tick(): void {
     this.now++;
+    // Messages leave after the Ready's persist, so `next` here is durable when it is read.
+    if (this.now % this.progressTicks === 0) {
+      const nextSlot = this.plantedBug === PlantedBug.LearnerProgressAhead
+        ? Math.max(this.next, this.highestKnown + 1) : this.next;
+      this.outMessages.push({ type: 'progress', from: this.id, nextSlot });
+    }
     if (this.highestKnown < this.next) {
       this.lastProgressTick = this.now;
       return;

@@ -16,6 +16,7 @@ export const MsgType = {
   Catchup: 'catchup',
   Request: 'request',
   Response: 'response',
+  Progress: 'progress',
 } as const;
 export type MsgType = (typeof MsgType)[keyof typeof MsgType];
 
@@ -54,6 +55,12 @@ export interface MsgPromise {
    * report covers every slot from `fromSlot` on.
    */
   readonly upTo?: number;
+  /**
+   * Present when this acceptor has compacted its log below `floor` (> `fromSlot`): every slot
+   * below it is decided and its vote there is gone, so the report starts at `floor`. The
+   * proposer must not propose below it; learners hold those slots.
+   */
+  readonly floor?: number;
 }
 
 /**
@@ -70,13 +77,18 @@ export interface MsgNack {
   readonly slot: number | null;
 }
 
-/** Phase 2a. Proposer -> all acceptors: "accept `value` for `slot` at `ballot`". */
+/**
+ * Phase 2a. Proposer -> all acceptors: "accept `value` for `slot` at `ballot`". `compactBelow`
+ * (leader only) says that every slot below it is decided and durably delivered by every learner
+ * the leader hears from: an acceptor that takes the accept may drop its votes there.
+ */
 export interface MsgAccept {
   readonly type: 'accept';
   readonly from: string;
   readonly ballot: Ballot;
   readonly slot: number;
   readonly value: Value;
+  readonly compactBelow?: number;
 }
 
 /**
@@ -115,6 +127,18 @@ export interface MsgHeartbeat {
   readonly from: string;
   readonly ballot: Ballot;
   readonly chosenUpTo: number;
+  /** The leader's compaction point (see MsgAccept): followers skip the slots below it. */
+  readonly compactBelow?: number;
+}
+
+/**
+ * Learner -> proposers, every few ticks: every slot below `nextSlot` is durably delivered
+ * here. The leader compacts the acceptors' logs only below what every live learner holds.
+ */
+export interface MsgProgress {
+  readonly type: 'progress';
+  readonly from: string;
+  readonly nextSlot: number;
 }
 
 /** Catch-up. Learner -> acceptors and proposers: "send me what you know of slots in the range". */
@@ -164,7 +188,8 @@ export type Message =
   | MsgHeartbeat
   | MsgCatchup
   | MsgRequest
-  | MsgResponse;
+  | MsgResponse
+  | MsgProgress;
 
 /** Roles of the participants; a message's audience is a set of roles or one node. */
 export const Role = {
@@ -182,11 +207,12 @@ export const SENDER_ROLE: Readonly<Record<MsgType, readonly Role[]>> = {
   nack: ['acceptor'],
   accept: ['proposer'],
   accepted: ['acceptor'],
-  chosen: ['proposer'],
+  chosen: ['proposer', 'learner'],
   heartbeat: ['proposer'],
   catchup: ['learner', 'proposer'],
   request: ['client', 'proposer'],
   response: ['proposer'],
+  progress: ['learner'],
 };
 
 /** Who receives a broadcast (a message without `to`) of each type. */
@@ -198,9 +224,10 @@ export const BROADCAST_AUDIENCE: Readonly<Record<MsgType, readonly Role[]>> = {
   accepted: ['proposer', 'learner'],
   chosen: ['proposer', 'learner'],
   heartbeat: ['proposer', 'learner'],
-  catchup: ['acceptor', 'proposer'],
+  catchup: ['acceptor', 'proposer', 'learner'],
   request: ['proposer'],
   response: [],
+  progress: ['proposer'],
 };
 
 /** The addressee of a message, or null for a broadcast. */
@@ -223,6 +250,7 @@ export function messageSlot(m: Message): number | null {
     case 'catchup':
     case 'request':
     case 'response':
+    case 'progress':
       return null;
     default:
       return assertNever(m);
@@ -237,16 +265,22 @@ export function describeMessage(m: Message): string {
       return `${head} b=${describeBallot(m.ballot)} from=${m.fromSlot}`;
     case 'promise':
       return `${head} b=${describeBallot(m.ballot)} from=${m.fromSlot} n=${m.accepted.length}` +
-        (m.upTo === undefined ? '' : ` upTo=${m.upTo}`);
+        (m.upTo === undefined ? '' : ` upTo=${m.upTo}`) +
+        (m.floor === undefined ? '' : ` floor=${m.floor}`);
     case 'nack':
       return `${head} b=${describeBallot(m.ballot)} promised=${describeBallot(m.promised)}` +
         ` slot=${m.slot ?? '-'}`;
     case 'accept':
+      return `${head} b=${describeBallot(m.ballot)} slot=${m.slot} v=${describeValue(m.value)}` +
+        (m.compactBelow === undefined ? '' : ` compactBelow=${m.compactBelow}`);
     case 'accepted':
     case 'chosen':
       return `${head} b=${describeBallot(m.ballot)} slot=${m.slot} v=${describeValue(m.value)}`;
     case 'heartbeat':
-      return `${head} b=${describeBallot(m.ballot)} chosenUpTo=${m.chosenUpTo}`;
+      return `${head} b=${describeBallot(m.ballot)} chosenUpTo=${m.chosenUpTo}` +
+        (m.compactBelow === undefined ? '' : ` compactBelow=${m.compactBelow}`);
+    case 'progress':
+      return `${head} nextSlot=${m.nextSlot}`;
     case 'catchup':
       return `${head} slots=${m.fromSlot}..${m.toSlot}`;
     case 'request':

@@ -24,6 +24,13 @@ export const PlantedBug = {
   AckBeforeChosen: 'ack-before-chosen',
   /** A client retries a timed-out request under a new sequence number (driver-level). */
   RetryWithoutRequestId: 'retry-without-request-id',
+  /**
+   * A learner reports the highest slot it has heard of as its delivery point, not what it has
+   * durably delivered: the leader then compacts slots that no learner holds.
+   */
+  LearnerProgressAhead: 'learner-progress-ahead',
+  /** The leader compacts below its decided prefix without waiting for the learners to hold it. */
+  CompactIgnoringLearners: 'compact-ignoring-learners',
   /** The election state machine grants a campaign while another holder's lease is live. */
   ElectionGrantWhileHeld: 'election-grant-while-held',
   /** The election state machine lets a holder renew a lease that already ran out. */

@@ -13,6 +13,7 @@ import type {
   MsgChosen,
   MsgHeartbeat,
   MsgNack,
+  MsgProgress,
   MsgPromise,
   MsgRequest,
   MsgResponse,
@@ -51,6 +52,14 @@ export interface ProposerConfig {
   readonly maxPending?: number;
   /** Decided slots kept in memory to answer catch-ups and recover. */
   readonly retainDecided?: number;
+  /**
+   * Log compaction: the leader lets acceptors drop their votes below
+   * `min(decided prefix, every live learner's delivery point) - retainVotes`; the margin keeps
+   * recent votes for proposers and learners that catch up from acceptors.
+   */
+  readonly retainVotes?: number;
+  /** A learner not heard from (progress) for this many ticks no longer holds compaction back. */
+  readonly learnerTimeoutTicks?: number;
   /** Simulator only: a planted bug to switch on. */
   readonly plantedBug?: PlantedBug;
 }
@@ -65,6 +74,8 @@ interface Phase1 {
   /** Where the next page of an acceptor's paged report starts. */
   readonly reportFrom: Map<string, number>;
   readonly adopted: Map<number, AcceptedEntry>;
+  /** The highest compaction floor reported: every slot below it is decided. */
+  floor: number;
   lastSentTick: number;
   /** A page arrived since the last heartbeat: the candidate is making progress. */
   progressed: boolean;
@@ -99,6 +110,8 @@ export class ProposerCore {
   private readonly maxInflight: number;
   private readonly maxPending: number;
   private readonly retainDecided: number;
+  private readonly retainVotes: number;
+  private readonly learnerTimeoutTicks: number;
   private readonly plantedBug: PlantedBug | undefined;
   private readonly incarnation: number;
 
@@ -123,6 +136,10 @@ export class ProposerCore {
   private lastProgressTick = 0;
   private lowestRetained = 0;
   private readonly dedupe = new Map<string, number>();
+  /** Learners' durable delivery points and when each was last heard (leader's compaction). */
+  private readonly learners = new Map<string, { next: number; tick: number }>();
+  /** The compaction point this proposer last announced as leader (0: none). */
+  private compactPoint = 0;
 
   private p1: Phase1 | null = null;
   private nextSlot = 0;
@@ -148,6 +165,8 @@ export class ProposerCore {
     this.maxInflight = config.maxInflight ?? 16;
     this.maxPending = config.maxPending ?? 4096;
     this.retainDecided = config.retainDecided ?? 100_000;
+    this.retainVotes = config.retainVotes ?? 10_000;
+    this.learnerTimeoutTicks = config.learnerTimeoutTicks ?? 50;
     this.plantedBug = config.plantedBug;
     this.tally = new Tally(this.quorum, false);
     this.incarnation = config.incarnation ??
@@ -238,6 +257,9 @@ export class ProposerCore {
       case 'response':
         this.onResponse(m);
         return;
+      case 'progress':
+        this.onProgress(m);
+        return;
       case 'prepare':
       case 'accept':
         this.outEvents.push({ kind: 'rejected', reason: 'wrong-role', detail: m.type });
@@ -315,6 +337,7 @@ export class ProposerCore {
       complete: new Set(),
       reportFrom: new Map(),
       adopted: new Map(),
+      floor: 0,
       lastSentTick: this.now,
       progressed: false,
     };
@@ -367,6 +390,7 @@ export class ProposerCore {
     // again. Only acceptors whose whole report arrived count towards the quorum.
     if (m.fromSlot !== (p1.reportFrom.get(m.from) ?? p1.fromSlot)) return;
     if (m.upTo !== undefined && m.upTo <= m.fromSlot) return;
+    if (m.floor !== undefined && m.floor > p1.floor) p1.floor = m.floor;
     for (const e of m.accepted) {
       if (e.slot < m.fromSlot || (m.upTo !== undefined && e.slot >= m.upTo)) continue;
       this.noteStamp(e.value);
@@ -392,6 +416,10 @@ export class ProposerCore {
     this.roleState = 'leader';
     this.leaderHint = this.id;
     this.p1 = null;
+    this.compactPoint = 0;
+    // Below a reported floor every slot is decided (an acceptor compacted it on a leader's
+    // word): nothing may be proposed there, and this proposer takes the prefix as known.
+    this.skipTo(p1.floor);
     let maxSlot = this.highestDecided;
     for (const slot of p1.adopted.keys()) maxSlot = Math.max(maxSlot, slot);
     this.nextSlot = Math.max(this.firstUnknownSlot, maxSlot + 1);
@@ -400,7 +428,7 @@ export class ProposerCore {
     });
     // P2c: in every slot that some acceptor of the quorum accepted, propose the value of the
     // highest ballot reported; in the others (gaps), a no-op. Decided slots need nothing.
-    for (let slot = p1.fromSlot; slot <= maxSlot; slot++) {
+    for (let slot = Math.max(p1.fromSlot, p1.floor); slot <= maxSlot; slot++) {
       if (this.decided.has(slot)) continue;
       const adopted = p1.adopted.get(slot);
       let value: Value = adopted?.value ?? NOOP;
@@ -432,6 +460,7 @@ export class ProposerCore {
     }
     this.leaderHint = m.from;
     this.electionElapsed = 0;
+    if (m.compactBelow !== undefined) this.skipTo(m.compactBelow);
     this.noteKnown(m.chosenUpTo - 1);
     this.forwardPending();
   }
@@ -452,6 +481,7 @@ export class ProposerCore {
   // ---- phase 2 ----------------------------------------------------------------------------
 
   private tickLeader(): void {
+    this.updateCompactPoint();
     this.heartbeatElapsed++;
     if (this.heartbeatElapsed >= this.heartbeatTicks) this.sendHeartbeat();
     for (const [slot, f] of this.inflight) {
@@ -466,7 +496,66 @@ export class ProposerCore {
     this.heartbeatElapsed = 0;
     this.outMessages.push({
       type: 'heartbeat', from: this.id, ballot: this.ballotState, chosenUpTo: this.firstUnknownSlot,
+      ...(this.compactPoint > 0 ? { compactBelow: this.compactPoint } : {}),
     });
+  }
+
+  /**
+   * Log compaction (leader only). Acceptors may forget a slot's votes once the slot is decided
+   * AND durably delivered by the learners, who then hold the only copy: so the point is the
+   * lowest of the decided prefix and of every live learner's delivery point, less a margin of
+   * recent votes. With no live learner it does not move: nobody else would hold the prefix.
+   */
+  private updateCompactPoint(): void {
+    let held = this.firstUnknownSlot;
+    let live = 0;
+    for (const [id, l] of this.learners) {
+      if (this.now - l.tick > this.learnerTimeoutTicks) {
+        this.learners.delete(id);
+        continue;
+      }
+      live++;
+      if (this.plantedBug !== PlantedBug.CompactIgnoringLearners) held = Math.min(held, l.next);
+    }
+    if (live === 0) return;
+    const point = held - this.retainVotes;
+    if (point > this.compactPoint) this.compactPoint = point;
+  }
+
+  private onProgress(m: MsgProgress): void {
+    const l = this.learners.get(m.from);
+    // A delivery point does not go back unless the learner lost its store; trust the newest.
+    if (l === undefined) this.learners.set(m.from, { next: m.nextSlot, tick: this.now });
+    else {
+      l.next = m.nextSlot;
+      l.tick = this.now;
+    }
+  }
+
+  /**
+   * Takes every slot below `floor` as decided without holding its value: acceptors compacted
+   * them (so no proposer may propose there) and learners hold them. Commands this proposer had
+   * in flight there are queued again: whether they were chosen is unknown here, and a
+   * duplicate is skipped when the log is applied (see Deduplicator).
+   */
+  private skipTo(floor: number): void {
+    if (floor <= this.firstUnknownSlot) return;
+    const from = this.firstUnknownSlot;
+    for (const [slot, f] of this.inflight) {
+      if (slot >= floor) continue;
+      this.inflight.delete(slot);
+      if (f.value.kind === 'cmds') this.requeue(f.value.cmds);
+    }
+    this.tally.forgetBelow(floor);
+    this.highestDecided = Math.max(this.highestDecided, floor - 1);
+    this.noteKnown(floor - 1);
+    this.firstUnknownSlot = floor;
+    while (this.decided.has(this.firstUnknownSlot)) this.firstUnknownSlot++;
+    if (this.nextSlot < this.firstUnknownSlot) this.nextSlot = this.firstUnknownSlot;
+    this.lastProgressTick = this.now;
+    this.outEvents.push({ kind: 'skipped', fromSlot: from, toSlot: floor });
+    for (let s = from; s < this.firstUnknownSlot; s++) this.answerSlot(s);
+    this.prune();
   }
 
   private proposeAt(slot: number, value: Value): void {
@@ -484,7 +573,10 @@ export class ProposerCore {
   }
 
   private sendAccept(slot: number, value: Value): void {
-    this.outMessages.push({ type: 'accept', from: this.id, ballot: this.ballotState, slot, value });
+    this.outMessages.push({
+      type: 'accept', from: this.id, ballot: this.ballotState, slot, value,
+      ...(this.compactPoint > 0 ? { compactBelow: this.compactPoint } : {}),
+    });
   }
 
   /** Proposes queued commands while the window has room. */

@@ -14,6 +14,11 @@ export interface AcceptorPersist {
   readonly promised: Ballot | null;
   /** Entries accepted (or re-accepted at a higher ballot) since the last Ready. */
   readonly accepted: readonly AcceptedEntry[];
+  /**
+   * Log compaction, when the floor was raised: the new floor and the slots whose votes were
+   * dropped (all below it). Written in the same atomic step as the rest.
+   */
+  readonly compact?: { readonly floor: number; readonly dropped: readonly number[] };
 }
 
 /** What a learner must make durable: decisions, so that a restart does not re-learn them. */
@@ -43,6 +48,8 @@ export type CoreEvent =
   }
   | { readonly kind: 'chosen'; readonly slot: number; readonly ballot: Ballot }
   | { readonly kind: 'catchup-requested'; readonly fromSlot: number; readonly toSlot: number }
+  | { readonly kind: 'compacted'; readonly floor: number; readonly dropped: number }
+  | { readonly kind: 'skipped'; readonly fromSlot: number; readonly toSlot: number }
   | { readonly kind: 'rejected'; readonly reason: string; readonly detail: string };
 
 /**

@@ -51,6 +51,11 @@ export class Tally {
     this.slots.delete(slot);
   }
 
+  /** Drops the votes of every slot below `slot`. */
+  forgetBelow(slot: number): void {
+    for (const s of this.slots.keys()) if (s < slot) this.slots.delete(s);
+  }
+
   /** Number of slots with votes but no decision yet. */
   get openSlots(): number {
     return this.slots.size;

@@ -87,17 +87,18 @@ describe('LearnerCore: catch-up', () => {
     () => {
     const l = learner(undefined, { catchupTicks: 6 });
     tickN(l, 50); // idle and up to date: nothing to ask
-    expect(drain(l).messages).toEqual([]);
+    expect(ofType(drain(l).messages, 'catchup')).toEqual([]);
     l.step(heartbeat('p1', bal(1, 'p1'), 5));
     expect(l.highestSlotKnown).toBe(4);
     tickN(l, 5);
-    expect(drain(l).messages).toEqual([]);
+    expect(ofType(drain(l).messages, 'catchup')).toEqual([]);
     l.tick();
     const r = drain(l);
-    expect(r.messages).toEqual([{ type: 'catchup', from: 'l1', fromSlot: 0, toSlot: 4 }]);
+    expect(ofType(r.messages, 'catchup'))
+      .toEqual([{ type: 'catchup', from: 'l1', fromSlot: 0, toSlot: 4 }]);
     expect(r.events).toEqual([{ kind: 'catchup-requested', fromSlot: 0, toSlot: 4 }]);
     tickN(l, 5);
-    expect(drain(l).messages).toEqual([]);
+    expect(ofType(drain(l).messages, 'catchup')).toEqual([]);
     l.tick();
     expect(ofType(drain(l).messages, 'catchup')).toHaveLength(1);
   });

@@ -92,6 +92,11 @@ export interface DriverOptions<P> {
   readonly requestQueue?: string;
   /** How long a client's reply subject is kept waiting for the core's response. */
   readonly replyTtlMs?: number;
+  /**
+   * Sees every valid inbound message before the core does: for work that is the driver's, not
+   * the core's (a learner answers catch-ups from its durable log; see {@link sendDirect}).
+   */
+  readonly onMessage?: (m: Message) => void;
 }
 
 interface PendingReply {
@@ -170,6 +175,15 @@ export class CoreDriver<P> {
     }
   }
 
+  /**
+   * Sends a message that the application made, not the core (encoded and routed like the
+   * core's own). Only for what needs no persist first: a learner's answer from its durable log.
+   */
+  sendDirect(m: Message): void {
+    if (this.stopped || this.failed) return;
+    this.send(m);
+  }
+
   /** Steps a message produced locally (not from the bus), e.g. by an embedded client. */
   inject(m: Message): void {
     if (this.stopped || this.failed) return;
@@ -212,6 +226,7 @@ export class CoreDriver<P> {
     }
     this.counts.delivered++;
     this.o.hooks?.onInbound?.(m, t);
+    this.o.onMessage?.(m);
     this.giveTime();
     this.o.core.step(m);
     this.pump();

@@ -92,11 +92,11 @@ export class RedisAcceptorStore implements AcceptorStore {
     await this.link.connect();
     await this.ensureDurable();
     for (let attempt = 0; ; attempt++) {
-      const [marker, promised] = await this.link.call('MGET marker promised',
-        (r) => r.mget(this.keys.marker, this.keys.promised));
+      const [marker, promised, floor] = await this.link.call('MGET marker promised floor',
+        (r) => r.mget(this.keys.marker, this.keys.promised, this.keys.floor));
       if (marker !== null && marker !== undefined) {
         this.checkMarker(marker);
-        const state = await this.readState(promised ?? null);
+        const state = await this.readState(promised ?? null, floor ?? null);
         this.marker = marker;
         return state;
       }
@@ -122,11 +122,14 @@ export class RedisAcceptorStore implements AcceptorStore {
     const marker = this.marker;
     if (marker === null) throw new Error('RedisAcceptorStore: load() must succeed before persist');
     const args = [marker, ...this.promiseArgs(p.promised)];
+    const c = p.compact;
+    args.push(c === undefined ? '' : String(c.floor), String(c?.dropped.length ?? 0));
+    if (c !== undefined) for (const s of c.dropped) args.push(String(s));
     for (const e of p.accepted) args.push(...this.entryArgs(e));
     if (!this.durableChecked) await this.ensureDurable();
     const k = this.keys;
     await this.link.call('persist',
-      () => this.link.script(ACCEPTOR_PERSIST, [k.marker, k.promised, k.accepted], args),
+      () => this.link.script(ACCEPTOR_PERSIST, [k.marker, k.promised, k.accepted, k.floor], args),
       (e) => this.refusalError(e));
   }
 
@@ -214,9 +217,17 @@ export class RedisAcceptorStore implements AcceptorStore {
     });
   }
 
-  private async readState(promisedRaw: string | null): Promise<AcceptorDurableState> {
+  private async readState(
+    promisedRaw: string | null,
+    floorRaw: string | null,
+  ): Promise<AcceptorDurableState> {
     const promised = promisedRaw === null
       ? null : parseBallot(promisedRaw, { key: this.keys.promised }, this.limits);
+    const floor = floorRaw === null ? 0 : Number(floorRaw);
+    if (!Number.isSafeInteger(floor) || floor < 0) {
+      throw new StoreError(StoreErrorCode.Corrupt,
+        `corrupt state at key ${this.keys.floor}: not a slot number: ${floorRaw}`);
+    }
     const bySlot = new Map<number, AcceptedEntry>();
     let cursor = '0';
     do {
@@ -231,12 +242,12 @@ export class RedisAcceptorStore implements AcceptorStore {
             `corrupt state at key ${this.keys.accepted} field ${field}: accepted ballot ` +
             `${describeBallot(e.ballot)} is above the promise ${describeBallot(promised)}`);
         }
-        bySlot.set(e.slot, e);
+        if (e.slot >= floor) bySlot.set(e.slot, e);
       }
       cursor = next;
     } while (cursor !== '0');
     const accepted = [...bySlot.values()].sort((a, b) => a.slot - b.slot);
-    return { promised, accepted };
+    return floor > 0 ? { promised, accepted, floor } : { promised, accepted };
   }
 
   /** The StoreError for a refusal of the persist script, or null for any other error. */

@@ -13,11 +13,12 @@ export const CONNECTION_REDIS_COMMANDS = ['info', 'client|setname', 'ping', 'qui
 /**
  * An acceptor's commands: load (`MGET`, `SET ... NX` of the marker, `SCAN` for stray keys,
  * `HSCAN`), persist (`EVALSHA`, `EVAL` on `NOSCRIPT`, and the script's own `GET`, `SET`,
- * `HSET`) and the durability check (`CONFIG GET`). Readmission (`npm run admin -- readmit`,
+ * `HSET`, and `HDEL` for log compaction) and the durability check (`CONFIG GET`).
+ * Readmission (`npm run admin -- readmit`,
  * docs/operations.md) writes through the same user, in one `MULTI`/`EXEC`.
  */
 export const ACCEPTOR_REDIS_COMMANDS: readonly string[] = [
-  'get', 'set', 'mget', 'hset', 'scan', 'hscan', 'eval', 'evalsha', 'config|get',
+  'get', 'set', 'mget', 'hset', 'hdel', 'scan', 'hscan', 'eval', 'evalsha', 'config|get',
   'multi', 'exec', 'discard', ...CONNECTION_REDIS_COMMANDS,
 ];
 

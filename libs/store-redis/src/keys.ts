@@ -13,6 +13,8 @@ export interface AcceptorKeys {
   readonly accepted: string;
   /** String: JSON incarnation marker `{cluster, acceptor, createdAt, version}`. */
   readonly marker: string;
+  /** String: decimal compaction floor; votes below it were dropped (absent: 0). */
+  readonly floor: string;
 }
 
 /** The keys of one learner (same hash-tag rule as {@link AcceptorKeys}). */
@@ -33,6 +35,7 @@ export function acceptorKeys(cluster: string, acceptor: string): AcceptorKeys {
     promised: `${prefix}promised`,
     accepted: `${prefix}accepted`,
     marker: `${prefix}marker`,
+    floor: `${prefix}floor`,
   };
 }
 

@@ -39,18 +39,25 @@ export interface ReadmitResult {
   readonly from: readonly string[];
 }
 
-/** The merge: the highest promise, and per slot the highest-ballot entry. */
+/**
+ * The merge: the highest promise, per slot the highest-ballot entry, and the highest
+ * compaction floor (every slot below any peer's floor is decided and held by the learners).
+ */
 export function mergeStates(states: readonly AcceptorDurableState[]): AcceptorDurableState {
   let promised: Ballot | null = null;
   const bySlot = new Map<number, AcceptedEntry>();
+  let floor = 0;
+  for (const s of states) floor = Math.max(floor, s.floor ?? 0);
   for (const s of states) {
     if (compareMaybeBallots(s.promised, promised) > 0) promised = s.promised;
     for (const e of s.accepted) {
+      if (e.slot < floor) continue;
       const prev = bySlot.get(e.slot);
       if (prev === undefined || compareBallots(e.ballot, prev.ballot) > 0) bySlot.set(e.slot, e);
     }
   }
-  return { promised, accepted: [...bySlot.values()].sort((a, b) => a.slot - b.slot) };
+  const accepted = [...bySlot.values()].sort((a, b) => a.slot - b.slot);
+  return floor > 0 ? { promised, accepted, floor } : { promised, accepted };
 }
 
 /**
@@ -118,6 +125,7 @@ async function writeFresh(o: ReadmitOptions, s: AcceptorDurableState): Promise<v
       const m = r.multi();
       if (s.promised !== null) m.set(keys.promised, encodeBallot(s.promised, lim));
       for (const e of s.accepted) m.hset(keys.accepted, String(e.slot), encodeEntry(e, lim));
+      if ((s.floor ?? 0) > 0) m.set(keys.floor, String(s.floor));
       m.set(keys.marker, marker);
       const res = await m.exec();
       const err = res?.find(([e]) => e !== null);

@@ -40,16 +40,18 @@ end
 /**
  * Acceptor persist.
  *
- * KEYS: marker, promised, accepted.
+ * KEYS: marker, promised, accepted, floor.
  * ARGV: [1] the marker this store loaded or created (compared byte for byte);
  * [2] `1` when a new promise is given, else `0`; [3] its JSON; [4..6] its round, proposer and
- * incarnation; then 5 per accepted entry: slot, entry JSON, round, proposer, incarnation.
+ * incarnation; [7] a new compaction floor, or empty; [8] the number D of slots compacted away,
+ * then those D slots; then 5 per accepted entry: slot, entry JSON, round, proposer, incarnation.
  *
  * Checks, in order, before any write: (a) the marker exists (else SYNOD_AMNESIA) and is the
  * one this store knows (else SYNOD_MARKER: Redis was re-initialised under a running acceptor);
  * (b) a new promise is not below the stored one (else SYNOD_LOWER); (c) no entry's ballot is
  * above the promise in force after this write (else SYNOD_ABOVE), which keeps the invariant
- * promised >= accepted true of what is on disk. Then SET promised and HSET each entry.
+ * promised >= accepted true of what is on disk. Then SET promised, HSET each entry, and for a
+ * compaction HDEL the dropped slots and SET the floor (never lowered).
  */
 export const ACCEPTOR_PERSIST = `${BALLOT_ORDER}
 local marker = redis.call('GET', KEYS[1])
@@ -76,7 +78,9 @@ if ARGV[2] == '1' then
   end
   pr, pp, pi = nr, np, ni
 end
-for i = 7, #ARGV, 5 do
+local nd = tonumber(ARGV[8])
+local e0 = 9 + nd
+for i = e0, #ARGV, 5 do
   local r, p, n = tonumber(ARGV[i + 2]), ARGV[i + 3], tonumber(ARGV[i + 4])
   if pr == nil or cmp(r, p, n, pr, pp, pi) > 0 then
     return redis.error_reply('SYNOD_ABOVE entry at slot ' .. ARGV[i] .. ' is above the promise')
@@ -85,8 +89,17 @@ end
 if ARGV[2] == '1' then
   redis.call('SET', KEYS[2], ARGV[3])
 end
-for i = 7, #ARGV, 5 do
+for i = e0, #ARGV, 5 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+end
+if ARGV[7] ~= '' then
+  for i = 9, 8 + nd do
+    redis.call('HDEL', KEYS[3], ARGV[i])
+  end
+  local f = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
+  if tonumber(ARGV[7]) > f then
+    redis.call('SET', KEYS[4], ARGV[7])
+  end
 end
 return 1
 `;

@@ -24,6 +24,8 @@ export type ViolationKind =
   | 'prefix'
   | 'acknowledged-lost'
   | 'duplicate-effect'
+  /** An acceptor compacted away a slot that was not chosen, or that no learner held. */
+  | 'compaction'
   /** A core threw: its own invariants caught a contradiction. */
   | 'invariant'
   | ElectionViolationKind;
@@ -58,7 +60,9 @@ interface AcceptorView {
  * - integrity: a learner delivered a value that was not chosen (yet) for that slot;
  * - prefix: two learners delivered different values for one slot;
  * - acknowledged-lost: a client was told a slot that does not hold its command;
- * - duplicate-effect: one client operation took effect twice in a learner's applied stream.
+ * - duplicate-effect: one client operation took effect twice in a learner's applied stream;
+ * - compaction: an acceptor dropped its votes below a floor above a slot that was not chosen,
+ *   or above what any learner had durably delivered (the log below would be lost).
  */
 export class SafetyChecker {
   readonly violations: Violation[] = [];
@@ -70,6 +74,7 @@ export class SafetyChecker {
   private readonly sentPromise = new Map<string, Ballot>();
   private readonly sentVotes = new Map<string, Map<number, Ballot>>();
   private readonly learned = new Map<number, Value>();
+  private readonly floors = new Map<string, number>();
   private now = 0;
 
   constructor(acceptors: number) {
@@ -127,11 +132,32 @@ export class SafetyChecker {
     if (pv === undefined || compareBallots(ballot, pv) > 0) votes.set(slot, ballot);
   }
 
+  /**
+   * An acceptor raised its compaction floor: every slot below it must be chosen, and held by
+   * at least one learner (`learnedUpTo`: the longest delivered log), or the log is lost.
+   */
+  onCompacted(acceptor: string, floor: number, learnedUpTo: number): void {
+    const prev = this.floors.get(acceptor) ?? 0;
+    if (floor <= prev) return;
+    this.floors.set(acceptor, floor);
+    for (let s = prev; s < floor; s++) {
+      if (!this.chosenBySlot.has(s)) {
+        this.fail('compaction', `${acceptor} compacted below ${floor}; slot ${s} is not chosen`);
+        return;
+      }
+    }
+    if (floor > learnedUpTo) {
+      this.fail('compaction', `${acceptor} compacted below ${floor}; learners hold only ` +
+        `${learnedUpTo} slots`);
+    }
+  }
+
   /** An acceptor restarted from durable state: it must remember all it ever told anyone. */
   onAcceptorRestart(
     acceptor: string,
     promised: Ballot | null,
     accepted: ReadonlyMap<number, AcceptedEntry>,
+    floor = 0,
   ): void {
     const sent = this.sentPromise.get(acceptor);
     if (sent !== undefined && compareMaybeBallots(promised, sent) < 0) {
@@ -139,6 +165,7 @@ export class SafetyChecker {
         `after sending ${describeBallot(sent)}`);
     }
     for (const [slot, b] of this.sentVotes.get(acceptor) ?? []) {
+      if (slot < floor) continue; // compacted: decided, and held by the learners
       const have = accepted.get(slot)?.ballot ?? null;
       if (compareMaybeBallots(have, b) < 0) {
         this.fail('durability', `${acceptor} restarted with slot ${slot} at ` +

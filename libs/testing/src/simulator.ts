@@ -11,6 +11,7 @@ import {
   messageSlot,
   messageTarget,
   MSG_TYPES,
+  type MsgCatchup,
   type MsgResponse,
   PlantedBug,
   ProposerCore,
@@ -40,6 +41,8 @@ interface AcceptorNode extends BaseNode {
   core: AcceptorCore | null;
   promised: Ballot | null;
   readonly accepted: Map<number, AcceptedEntry>;
+  /** Every slot below it is compacted away (durable, like the rest). */
+  floor: number;
 }
 interface ProposerNode extends BaseNode {
   readonly kind: 'proposer';
@@ -276,11 +279,12 @@ export class Simulation {
   }
 
   /** An acceptor's durable state. */
-  acceptorDurable(id: string):
-    { promised: Ballot | null; accepted: ReadonlyMap<number, AcceptedEntry> } {
+  acceptorDurable(id: string): {
+    promised: Ballot | null; accepted: ReadonlyMap<number, AcceptedEntry>; floor: number;
+  } {
     const n = this.node(id);
     if (n.kind !== 'acceptor') throw new Error(`${id} is not an acceptor`);
-    return { promised: n.promised, accepted: n.accepted };
+    return { promised: n.promised, accepted: n.accepted, floor: n.floor };
   }
 
   private node(id: string): SimNode {
@@ -314,6 +318,7 @@ export class Simulation {
     for (const id of this.acceptorIds) {
       const n = add<AcceptorNode>({
         ...base(id, 'acceptor'), kind: 'acceptor', core: null, promised: null, accepted: new Map(),
+        floor: 0,
       });
       n.core = this.newAcceptor(n);
     }
@@ -346,7 +351,9 @@ export class Simulation {
       id: n.id, maxPromiseEntries: this.options.maxPromiseEntries,
       ...(this.bug === undefined ? {} : { plantedBug: this.bug }),
     };
-    return new AcceptorCore(cfg, { promised: n.promised, accepted: [...n.accepted.values()] });
+    return new AcceptorCore(cfg, {
+      promised: n.promised, accepted: [...n.accepted.values()], floor: n.floor,
+    });
   }
 
   private newProposer(n: ProposerNode): ProposerCore {
@@ -362,6 +369,8 @@ export class Simulation {
       maxBatch: o.maxBatch,
       maxInflight: o.maxInflight,
       maxPending: 256,
+      retainVotes: o.retainVotes,
+      learnerTimeoutTicks: o.learnerTimeoutTicks,
       ...(this.bug === undefined ? {} : { plantedBug: this.bug }),
     });
   }
@@ -374,6 +383,7 @@ export class Simulation {
       id: n.id,
       acceptors: this.acceptorIds,
       catchupTicks: this.options.retryTicks,
+      progressTicks: 2 * this.options.heartbeatTicks,
       ...(this.bug === undefined ? {} : { plantedBug: this.bug }),
     }, { nextSlot: n.log.length, decisions });
   }
@@ -464,6 +474,13 @@ export class Simulation {
     }
   }
 
+  /** The longest delivered log of any learner: every slot below it is durably held. */
+  private learnedFloor(): number {
+    let max = 0;
+    for (const n of this.nodes) if (n.kind === 'learner') max = Math.max(max, n.log.length);
+    return max;
+  }
+
   private probeDone(): boolean {
     const p = this.probe;
     if (p === null || p.slot === null) return false;
@@ -487,7 +504,7 @@ export class Simulation {
     n.downUntil = 0;
     switch (n.kind) {
       case 'acceptor':
-        this.checker.onAcceptorRestart(n.id, n.promised, n.accepted);
+        this.checker.onAcceptorRestart(n.id, n.promised, n.accepted, n.floor);
         n.core = this.newAcceptor(n);
         break;
       case 'proposer':
@@ -572,8 +589,24 @@ export class Simulation {
       return;
     }
     if (to.core === null) return;
+    if (to.kind === 'learner' && e.msg.type === 'catchup') this.serveCatchup(to, e.msg);
     to.core.step(e.msg);
     this.processReady(to);
+  }
+
+  /**
+   * A learner's driver answers a catch-up from its durable delivered log, as the learner
+   * service does from Redis: addressed `chosen` at ballot round 0 (the log keeps no ballots).
+   */
+  private serveCatchup(n: LearnerNode, m: MsgCatchup): void {
+    if (m.from === n.id) return;
+    const hi = Math.min(m.toSlot, m.fromSlot + 255, n.log.length - 1);
+    const ballot = { round: 0, proposer: n.id, incarnation: 0 };
+    for (let slot = m.fromSlot; slot <= hi; slot++) {
+      this.send(n, {
+        type: 'chosen', from: n.id, to: m.from, ballot, slot, value: n.log[slot] as Value,
+      });
+    }
   }
 
   // ---- Ready handling: persist, then send, then apply ------------------------------------
@@ -602,6 +635,9 @@ export class Simulation {
     const r = core.ready();
     if (r.persist !== null) {
       this.checker.onAcceptorState(n.id, r.persist.promised, r.persist.accepted);
+      if (r.persist.compact !== undefined) {
+        this.checker.onCompacted(n.id, r.persist.compact.floor, this.learnedFloor());
+      }
       if (this.trace !== undefined) {
         this.emit('acceptor-state', {
           node: n.id, promised: r.persist.promised, accepted: r.persist.accepted.map((a) => ({
@@ -614,6 +650,11 @@ export class Simulation {
       if (r.persist === null) return;
       if (r.persist.promised !== null) n.promised = r.persist.promised;
       for (const e of r.persist.accepted) n.accepted.set(e.slot, e);
+      const c = r.persist.compact;
+      if (c !== undefined) {
+        for (const s of c.dropped) n.accepted.delete(s);
+        n.floor = c.floor;
+      }
     };
     const sendAll = (): void => {
       for (const m of r.messages) {

@@ -38,6 +38,13 @@ export interface SwarmOptions {
   readonly maxInflight: number;
   /** Most votes an acceptor reports in one promise (small values exercise paged reports). */
   readonly maxPromiseEntries: number;
+  /**
+   * Votes kept below the learners' delivery point when the leader compacts acceptors' logs
+   * (small values compact nearly everything decided; a huge one never compacts).
+   */
+  readonly retainVotes: number;
+  /** Ticks of a learner's silence after which it no longer holds compaction back. */
+  readonly learnerTimeoutTicks: number;
   /** Commands each client issues during the safety phase. */
   readonly commandsPerClient: number;
   /** Ticks with faults on. */
@@ -95,6 +102,8 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     electionGroups: 1 + rng.nextInt(2),
     leaseTtlMs: pick(rng, [30, 100, 300, 1000]),
     clockSkewMs: pick(rng, [0, 0, 30, 300, 3000]),
+    retainVotes: pick(rng, [0, 2, 8, 1_000_000]),
+    learnerTimeoutTicks: pick(rng, [15, 40, 100]),
     plantedBug,
   };
 }

@@ -47,6 +47,8 @@ const EXPECTED: Record<PlantedBug, ViolationKind> = {
   'retry-without-request-id': 'duplicate-effect',
   'election-grant-while-held': 'election-fencing',
   'election-renew-after-expiry': 'election-lease',
+  'learner-progress-ahead': 'compaction',
+  'compact-ignoring-learners': 'compaction',
 };
 
 describe('election on the log, under the swarm', () => {

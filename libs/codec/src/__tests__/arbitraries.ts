@@ -102,14 +102,19 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   rec({
     from: nodeIdArb, to: nodeIdArb, ballot: ballotArb, fromSlot: uintArb,
     accepted: fc.array(entryArb, { maxLength: 4 }),
-  }).chain((r) => fc.option(uintArb, { nil: undefined }).map((upTo): Message =>
-    (upTo === undefined ? { type: 'promise', ...r } : { type: 'promise', ...r, upTo }))),
+  }).chain((r) => fc.tuple(fc.option(uintArb, { nil: undefined }),
+    fc.option(uintArb, { nil: undefined })).map(([upTo, floor]): Message => ({
+    type: 'promise', ...r, ...(upTo === undefined ? {} : { upTo }),
+    ...(floor === undefined ? {} : { floor }),
+  }))),
   rec({
     from: nodeIdArb, to: nodeIdArb, ballot: ballotArb, promised: ballotArb,
     slot: fc.option(uintArb),
   }).map((r): Message => ({ type: 'nack', ...r })),
   rec({ from: nodeIdArb, ballot: ballotArb, slot: uintArb, value: valueArb })
-    .map((r): Message => ({ type: 'accept', ...r })),
+    .chain((r) => fc.option(uintArb, { nil: undefined }).map((compactBelow): Message => ({
+      type: 'accept', ...r, ...(compactBelow === undefined ? {} : { compactBelow }),
+    }))),
   fc.tuple(fc.constantFrom('accepted' as const, 'chosen' as const), nodeIdArb, optTo, ballotArb,
     uintArb, valueArb)
     .map(([type, from, to, ballot, slot, value]): Message =>
@@ -117,7 +122,10 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
         ? { type, from, ballot, slot, value }
         : { type, from, to, ballot, slot, value }),
   rec({ from: nodeIdArb, ballot: ballotArb, chosenUpTo: uintArb })
-    .map((r): Message => ({ type: 'heartbeat', ...r })),
+    .chain((r) => fc.option(uintArb, { nil: undefined }).map((compactBelow): Message => ({
+      type: 'heartbeat', ...r, ...(compactBelow === undefined ? {} : { compactBelow }),
+    }))),
+  rec({ from: nodeIdArb, nextSlot: uintArb }).map((r): Message => ({ type: 'progress', ...r })),
   fc.tuple(nodeIdArb, rangeArb)
     .map(([from, [fromSlot = 0, toSlot = 0]]): Message =>
       ({ type: 'catchup', from, fromSlot, toSlot })),

@@ -48,8 +48,9 @@ const MESSAGES: Record<string, Schema> = {
     fields: {
       v: 'uint', type: 'tag', from: 'node', to: 'node', ballot, fromSlot: 'uint',
       accepted: { array: entry, min: 0, max: 'maxAcceptedEntries' }, upTo: 'uint',
+      floor: 'uint',
     },
-    optional: ['upTo'],
+    optional: ['upTo', 'floor'],
   },
   nack: {
     fields: {
@@ -57,10 +58,22 @@ const MESSAGES: Record<string, Schema> = {
       slot: { nullable: 'uint' },
     },
   },
-  accept: { fields: { v: 'uint', type: 'tag', from: 'node', ballot, slot: 'uint', value: VALUE } },
+  accept: {
+    fields: {
+      v: 'uint', type: 'tag', from: 'node', ballot, slot: 'uint', value: VALUE,
+      compactBelow: 'uint',
+    },
+    optional: ['compactBelow'],
+  },
   accepted: { fields: vote, optional: ['to'] },
   chosen: { fields: vote, optional: ['to'] },
-  heartbeat: { fields: { v: 'uint', type: 'tag', from: 'node', ballot, chosenUpTo: 'uint' } },
+  heartbeat: {
+    fields: {
+      v: 'uint', type: 'tag', from: 'node', ballot, chosenUpTo: 'uint', compactBelow: 'uint',
+    },
+    optional: ['compactBelow'],
+  },
+  progress: { fields: { v: 'uint', type: 'tag', from: 'node', nextSlot: 'uint' } },
   catchup: { fields: { v: 'uint', type: 'tag', from: 'node', fromSlot: 'uint', toSlot: 'uint' } },
   request: {
     fields: { v: 'uint', type: 'tag', from: 'node', to: 'node', cmd: command },
