@@ -214,15 +214,20 @@ export function votes(
 export class FakeStore {
   promised: Ballot | null = null;
   readonly accepted = new Map<number, AcceptedEntry>();
+  floor = 0;
 
   apply(p: AcceptorPersist | null): void {
     if (p === null) return;
     if (p.promised !== null) this.promised = p.promised;
     for (const e of p.accepted) this.accepted.set(e.slot, e);
+    if (p.compact !== undefined) {
+      for (const s of p.compact.dropped) this.accepted.delete(s);
+      this.floor = Math.max(this.floor, p.compact.floor);
+    }
   }
 
   state(): AcceptorDurableState {
-    return { promised: this.promised, accepted: [...this.accepted.values()] };
+    return { promised: this.promised, accepted: [...this.accepted.values()], floor: this.floor };
   }
 }
 

@@ -144,4 +144,46 @@ describe('scenarios', () => {
       .toBe(true);
     expectSafe(sim);
   });
+  test('log compaction: acceptors keep only recent votes; a learner that was down while they ' +
+    'compacted catches up from the other learner', () => {
+    const sim = new Simulation(31, {
+      overrides: {
+        ...CALM, acceptors: 3, proposers: 2, learners: 2, clients: 3, delayMin: 1, delayMax: 2,
+        maxTickPeriod: 1, electionTicks: 12, retryTicks: 6, maxBatch: 1, maxInflight: 4,
+        retainVotes: 2, learnerTimeoutTicks: 30,
+      },
+    });
+    sim.crashNode('l2');
+    for (let i = 1; i <= 40; i++) {
+      sim.propose(1, `op${i}`);
+      expect(sim.runUntil(() => sim.clientIdle(1), 400)).toBe(true);
+    }
+    expect(sim.runUntil(() => ['a1', 'a2', 'a3'].every((a) =>
+      sim.acceptorDurable(a).floor >= 30), 400)).toBe(true);
+    for (const a of ['a1', 'a2', 'a3']) {
+      const d = sim.acceptorDurable(a);
+      // Only the votes at or above the floor are left: a handful, not forty.
+      expect(d.accepted.size).toBeLessThan(12);
+      for (const slot of d.accepted.keys()) expect(slot).toBeGreaterThanOrEqual(d.floor);
+    }
+    // l2 holds nothing. Proposers keep no log across a restart: after both restart, below the
+    // floor only l1 has the log (the new leader skips to the floor its promises report).
+    expect(sim.learnerLogs()[1]).toEqual([]);
+    for (const p of ['p1', 'p2']) {
+      sim.crashNode(p);
+      sim.restartNode(p);
+    }
+    expect(sim.runUntil(() => sim.leaders().length === 1, 400)).toBe(true);
+    for (const p of ['p1', 'p2']) expect(sim.proposer(p).decidedAt(0)).toBeUndefined();
+    sim.propose(2, 'after-restart');
+    expect(sim.runUntil(() => sim.clientIdle(2), 400)).toBe(true);
+    sim.restartNode('l2');
+    expect(sim.runUntil(() => {
+      const [l1, l2] = sim.learnerLogs();
+      return l2 !== undefined && l1 !== undefined && l2.length >= 40 && l2.length >= l1.length;
+    }, 2000)).toBe(true);
+    const [l1, l2] = logs(sim);
+    expect(l2).toEqual(l1?.slice(0, l2?.length));
+    expectSafe(sim);
+  });
 });
