@@ -65,6 +65,12 @@ const config = {
     name: 'SYNOD_MAX_PENDING', help: 'most queued client commands before answering overloaded',
     default: 10_000, parse: parsers.int(1, 10_000_000), example: '10000',
   },
+  maxPendingChars: {
+    name: 'SYNOD_MAX_PENDING_CHARS',
+    help: 'most payload characters queued in total before answering overloaded (bounds the ' +
+      'queue\'s memory when commands are large)',
+    default: 16 * 1024 * 1024, parse: parsers.int(1024, 1_000_000_000), example: '16777216',
+  },
 };
 
 void runService({
@@ -93,6 +99,7 @@ void runService({
       maxBatch: c.maxBatch,
       maxInflight: c.maxInflight,
       maxPending: c.maxPending,
+      maxPendingChars: c.maxPendingChars,
       retainDecided: c.retainDecided,
       retainVotes: c.retainVotes,
       learnerTimeoutTicks: c.learnerTimeoutTicks,

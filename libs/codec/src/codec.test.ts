@@ -348,7 +348,7 @@ describe('docs/protocol.md', () => {
     expect(examples.every((l) => l.startsWith(`{"v":${PROTOCOL_VERSION},`))).toBe(true);
     const types = new Set(examples.map((l) => decode(utf8(l)).type));
     expect([...types].sort()).toEqual(['accept', 'accepted', 'catchup', 'chosen', 'heartbeat',
-      'nack', 'prepare', 'promise', 'request', 'response']);
+      'nack', 'prepare', 'progress', 'promise', 'request', 'response']);
   });
 
   it('every example decodes and is in canonical form', () => {

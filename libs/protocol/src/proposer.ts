@@ -50,6 +50,11 @@ export interface ProposerConfig {
   readonly maxInflight?: number;
   /** Most client commands queued; past it requests are answered `overloaded`. */
   readonly maxPending?: number;
+  /**
+   * Most payload characters queued in total; past it requests are answered `overloaded` too.
+   * Bounds the queue's memory when commands are large (maxPending alone counts commands).
+   */
+  readonly maxPendingChars?: number;
   /** Decided slots kept in memory to answer catch-ups and recover. */
   readonly retainDecided?: number;
   /**
@@ -109,6 +114,8 @@ export class ProposerCore {
   private readonly maxBatch: number;
   private readonly maxInflight: number;
   private readonly maxPending: number;
+  private readonly maxPendingChars: number;
+  private pendingChars = 0;
   private readonly retainDecided: number;
   private readonly retainVotes: number;
   private readonly learnerTimeoutTicks: number;
@@ -164,6 +171,7 @@ export class ProposerCore {
     this.maxBatch = config.maxBatch ?? 64;
     this.maxInflight = config.maxInflight ?? 16;
     this.maxPending = config.maxPending ?? 4096;
+    this.maxPendingChars = config.maxPendingChars ?? 16 * 1024 * 1024;
     this.retainDecided = config.retainDecided ?? 100_000;
     this.retainVotes = config.retainVotes ?? 10_000;
     this.learnerTimeoutTicks = config.learnerTimeoutTicks ?? 50;
@@ -596,6 +604,7 @@ export class ProposerCore {
     const cmds: Command[] = [];
     while (cmds.length < this.maxBatch && this.pending.length > 0) {
       const c = this.pending.shift() as Command;
+      this.pendingChars -= c.payload.length;
       const key = commandKey(c);
       this.pendingKeys.delete(key);
       const slot = this.dedupe.get(key);
@@ -692,6 +701,7 @@ export class ProposerCore {
       this.proposedKeys.delete(key);
       if (this.dedupe.has(key) || this.pendingKeys.has(key)) continue;
       this.pendingKeys.add(key);
+      this.pendingChars += c.payload.length;
       back.push(c);
     }
     this.pending = back.concat(this.pending);
@@ -772,10 +782,12 @@ export class ProposerCore {
       this.outMessages.push({ type: 'request', from: this.id, to: leader, cmd: m.cmd });
       return;
     }
-    if (this.pending.length >= this.maxPending) {
+    if (this.pending.length >= this.maxPending ||
+      this.pendingChars + m.cmd.payload.length > this.maxPendingChars) {
       this.respond(m.from, m.cmd, { status: 'overloaded' });
       return;
     }
+    this.pendingChars += m.cmd.payload.length;
     this.pending.push(m.cmd);
     this.pendingKeys.add(key);
     this.addWaiting(key, m.from);
@@ -801,6 +813,7 @@ export class ProposerCore {
       this.outMessages.push({ type: 'request', from: this.id, to: leader, cmd });
     }
     this.pending = [];
+    this.pendingChars = 0;
     this.pendingKeys.clear();
   }
 

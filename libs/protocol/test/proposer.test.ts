@@ -334,6 +334,26 @@ describe('ProposerCore: clients', () => {
     expect(p.pendingCount).toBe(2);
   });
 
+  test('overloaded: a request whose payload would take the queue past maxPendingChars is ' +
+    'refused; the room comes back as the queue drains', () => {
+    const p = leader({ maxPendingChars: 25, maxInflight: 1, maxBatch: 1 });
+    p.step(request('c1', cmd('c1', 1, 'x'.repeat(10)))); // proposed at once: not queued
+    p.step(request('c1', cmd('c1', 2, 'x'.repeat(10))));
+    p.step(request('c1', cmd('c1', 3, 'x'.repeat(10))));
+    drain(p);
+    expect(p.pendingCount).toBe(2);
+    p.step(request('c4', cmd('c4', 1, 'y'.repeat(6)))); // 20 + 6 > 25
+    expect(only(drain(p).messages, 'response').outcome).toEqual({ status: 'overloaded' });
+    p.step(request('c5', cmd('c5', 1, 'z'.repeat(5)))); // 20 + 5 fits
+    expect(ofType(drain(p).messages, 'response')).toEqual([]);
+    expect(p.pendingCount).toBe(3);
+    decide(p, 0, cmds(cmd('c1', 1, 'x'.repeat(10)))); // slot 1 takes c1#2 off the queue
+    drain(p);
+    p.step(request('c4', cmd('c4', 1, 'y'.repeat(6)))); // 15 + 6 fits now
+    expect(ofType(drain(p).messages, 'response')).toEqual([]);
+    expect(p.pendingCount).toBe(3);
+  });
+
   test('overloaded: a follower with maxPending requests awaiting the leader refuses more', () => {
     const p = newProposer('p1', ACCEPTORS3, { maxPending: 2 });
     p.step(heartbeat('p2', bal(1, 'p2')));

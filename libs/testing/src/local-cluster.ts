@@ -257,7 +257,9 @@ export class LocalCluster {
 
   private async spawn(n: LocalNode): Promise<void> {
     const main = this.o.mains[n.role];
-    const proc = await spawnService(process.execPath, ['--enable-source-maps', main], { ...n.env });
+    const proc = await spawnService(process.execPath, ['--enable-source-maps', main], {
+      ...n.env, NODE_OPTIONS: withHeapCap(n.env['NODE_OPTIONS'] ?? process.env['NODE_OPTIONS']),
+    });
     n.proc = proc;
     this.o.onSpawn?.(n);
     const onLine = this.o.onLine;
@@ -310,4 +312,18 @@ async function httpOk(port: number, path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Old-space cap of every service process, in MiB, as the images set it (infra/docker/Dockerfile).
+ * A service's live heap is a few tens of MiB; without a cap V8 lets the heap of a busy process
+ * grow lazily to several hundred MiB before collecting (docs/performance.md, "Memory").
+ */
+export const SERVICE_HEAP_MB = 128;
+
+/** `NODE_OPTIONS` with the heap cap added, unless it already sets one. */
+export function withHeapCap(nodeOptions: string | undefined): string {
+  const o = nodeOptions ?? '';
+  return o.includes('--max-old-space-size') ? o
+    : `${o} --max-old-space-size=${SERVICE_HEAP_MB}`.trim();
 }
