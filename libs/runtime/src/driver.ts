@@ -97,6 +97,20 @@ export interface DriverOptions<P> {
    * the core's (a learner answers catch-ups from its durable log; see {@link sendDirect}).
    */
   readonly onMessage?: (m: Message) => void;
+  /**
+   * Whether to hear acceptors' broadcast votes (`accepted` without `to`) from the start;
+   * default true. A learner that learns from the leader's `chosen` alone, or a follower
+   * proposer that knows a live leader, need not wake for every vote; see {@link setVoteIntake}.
+   * Addressed votes (answers to catch-ups) are always heard.
+   */
+  readonly votes?: boolean;
+}
+
+/** A subscription that can be dropped and taken again. */
+interface Intake {
+  readonly subject: string;
+  readonly opts: SubscribeOptions;
+  sub: Subscription | null;
 }
 
 interface PendingReply {
@@ -119,8 +133,9 @@ export class CoreDriver<P> {
   private readonly subs: Subscription[] = [];
   private readonly replies = new Map<string, PendingReply>();
   /** The client request subscription of a proposer, which {@link setClientIntake} toggles. */
-  private intake: { subject: string; opts: SubscribeOptions; sub: Subscription | null } | null =
-    null;
+  private intake: Intake | null = null;
+  /** The broadcast vote subscription, which {@link setVoteIntake} toggles. */
+  private voteIntake: Intake | null = null;
   private timer: NodeJS.Timeout | null = null;
   private pumping = false;
   private stopped = false;
@@ -149,6 +164,9 @@ export class CoreDriver<P> {
       if (isClientRequests) {
         this.intake = { subject, opts, sub: null };
         this.setClientIntake(true);
+      } else if (subject === `synod.${cluster}.accepted.*`) {
+        this.voteIntake = { subject, opts, sub: null };
+        this.setVoteIntake(this.o.votes ?? true);
       } else {
         this.subs.push(transport.subscribe(subject, (m) => this.onDelivery(m), opts));
       }
@@ -164,7 +182,19 @@ export class CoreDriver<P> {
    * forward-and-answer hops through the follower.
    */
   setClientIntake(open: boolean): void {
-    const intake = this.intake;
+    this.toggle(this.intake, open);
+  }
+
+  /**
+   * Hears (true) or stops hearing (false) acceptors' broadcast votes. A follower proposer that
+   * knows a live leader learns decisions from the leader's `chosen` and need not wake for the
+   * three votes of every slot; a candidate or leader must hear them.
+   */
+  setVoteIntake(open: boolean): void {
+    this.toggle(this.voteIntake, open);
+  }
+
+  private toggle(intake: Intake | null, open: boolean): void {
     if (intake === null || this.stopped || open === (intake.sub !== null)) return;
     if (open) {
       intake.sub = this.o.transport.subscribe(intake.subject, (m) => this.onDelivery(m),
@@ -198,8 +228,10 @@ export class CoreDriver<P> {
     if (this.timer !== null) clearInterval(this.timer);
     for (const s of this.subs) s.unsubscribe();
     this.subs.length = 0;
-    this.intake?.sub?.unsubscribe();
-    if (this.intake !== null) this.intake.sub = null;
+    for (const i of [this.intake, this.voteIntake]) {
+      i?.sub?.unsubscribe();
+      if (i !== null) i.sub = null;
+    }
     await this.idle;
   }
 

@@ -532,8 +532,20 @@ export class Simulation {
     }
     const roles = BROADCAST_AUDIENCE[m.type];
     for (const to of this.nodes) {
-      if (to !== from && (roles as readonly string[]).includes(to.kind)) this.transmit(from, to, m);
+      if (to !== from && (roles as readonly string[]).includes(to.kind) &&
+        (m.type !== 'accepted' || this.hearsVotes(to))) this.transmit(from, to, m);
     }
+  }
+
+  /**
+   * Whether a node is subscribed to broadcast votes, as the services decide: learners by
+   * configuration, proposers unless they follow a known leader (a down node's subscription
+   * is gone with it; what it would have heard is dropped at delivery anyway).
+   */
+  private hearsVotes(n: SimNode): boolean {
+    if (n.kind === 'learner') return this.options.learnersHearVotes;
+    if (n.kind !== 'proposer' || this.options.followersHearVotes || n.core === null) return true;
+    return !(n.core.role === 'follower' && n.core.leader !== null);
   }
 
   private transmit(from: SimNode, to: SimNode, m: Message): void {

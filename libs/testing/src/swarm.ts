@@ -45,6 +45,10 @@ export interface SwarmOptions {
   readonly retainVotes: number;
   /** Ticks of a learner's silence after which it no longer holds compaction back. */
   readonly learnerTimeoutTicks: number;
+  /** Learners hear acceptors' broadcast votes (else they learn from `chosen` and catch-ups). */
+  readonly learnersHearVotes: boolean;
+  /** Followers that know a leader hear broadcast votes (else, as the service does, they don't). */
+  readonly followersHearVotes: boolean;
   /** Commands each client issues during the safety phase. */
   readonly commandsPerClient: number;
   /** Ticks with faults on. */
@@ -104,6 +108,8 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     clockSkewMs: pick(rng, [0, 0, 30, 300, 3000]),
     retainVotes: pick(rng, [0, 2, 8, 1_000_000]),
     learnerTimeoutTicks: pick(rng, [15, 40, 100]),
+    learnersHearVotes: rng.chance(0.5),
+    followersHearVotes: rng.chance(0.5),
     plantedBug,
   };
 }
