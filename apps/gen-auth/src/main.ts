@@ -1,9 +1,11 @@
 // Usage: npm run gen-auth [-- --check]
 //
 // Writes the NATS authorization files of every deployment (compose, Kubernetes overlays) and the
-// Redis ACL templates from the subject table and the stores' rules (see @synod/deploy). With
-// --check it writes nothing and exits 1 when a file is missing or differs from what the table
-// makes today.
+// Redis ACL templates from the subject table and the stores' rules (see @synod/deploy). Each
+// deployment's env file gives its cluster name, its acceptors and the pools of proposer and
+// learner ids (SYNOD_PROPOSER_POOL, SYNOD_LEARNER_POOL): every id gets a NATS user of its own.
+// With --check it writes nothing and exits 1 when a file is missing or differs from what the
+// table and the env files make today.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { generatedFiles } from '@synod/deploy';

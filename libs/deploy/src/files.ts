@@ -1,16 +1,19 @@
-import { natsPasswordVar, renderNatsAuth } from './nats-auth.js';
+import { natsPasswordVar, natsPrincipals, type NodePools, renderNatsAuth } from './nats-auth.js';
 import { renderRedisAclTemplate } from './redis-acl.js';
 
 /**
  * The files `npm run gen-auth` writes, and what each is made from. A deployment target names
- * the env file that holds its cluster name and acceptor set (the same file its services read),
- * and the NATS authorization file made for them.
+ * the env file that holds its cluster name, acceptor set and pools of proposer and learner ids
+ * (the same file its services read), and the NATS authorization file made for them.
  */
 
 /** One deployment whose NATS users are generated. */
 export interface AuthTarget {
   readonly name: string;
-  /** `SYNOD_CLUSTER=...` and `SYNOD_ACCEPTORS=a1,a2,...`, relative to the repository root. */
+  /**
+   * `SYNOD_CLUSTER`, `SYNOD_ACCEPTORS`, `SYNOD_PROPOSER_POOL` and `SYNOD_LEARNER_POOL`,
+   * relative to the repository root.
+   */
   readonly envFile: string;
   /** The generated `authorization` block, relative to the repository root. */
   readonly natsAuthFile: string;
@@ -44,10 +47,12 @@ export interface GeneratedFile {
   readonly content: string;
 }
 
-/** A deployment's cluster name and acceptor ids, from its env file. */
-export interface ClusterShape {
+/**
+ * A deployment's cluster name, acceptor ids, and the ids proposers and learners may run under
+ * (each gets a NATS user of its own), from its env file.
+ */
+export interface ClusterShape extends NodePools {
   readonly cluster: string;
-  readonly acceptors: readonly string[];
 }
 
 /** Reads `KEY=VALUE` lines (blank lines and `#` comments skipped). */
@@ -63,13 +68,33 @@ export function parseEnvFile(text: string): Record<string, string> {
   return out;
 }
 
-/** SYNOD_CLUSTER (default `synod`) and SYNOD_ACCEPTORS of an env file. */
+/** The env file variables that make a {@link ClusterShape}, with what each lists. */
+const SHAPE_VARS = {
+  acceptors: 'SYNOD_ACCEPTORS',
+  proposers: 'SYNOD_PROPOSER_POOL',
+  learners: 'SYNOD_LEARNER_POOL',
+} as const;
+
+/**
+ * SYNOD_CLUSTER (default `synod`), SYNOD_ACCEPTORS, SYNOD_PROPOSER_POOL and SYNOD_LEARNER_POOL
+ * of an env file (comma-separated ids). Throws when a list is missing or empty, or an id is
+ * invalid or used twice.
+ */
 export function clusterShape(envText: string): ClusterShape {
   const env = parseEnvFile(envText);
-  const acceptors = (env['SYNOD_ACCEPTORS'] ?? '').split(',').map((s) => s.trim())
-    .filter((s) => s !== '');
-  if (acceptors.length === 0) throw new Error('SYNOD_ACCEPTORS is not set');
-  return { cluster: env['SYNOD_CLUSTER'] ?? 'synod', acceptors };
+  const ids = (name: string): string[] => {
+    const out = (env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (out.length === 0) throw new Error(`${name} is not set`);
+    return out;
+  };
+  const shape = {
+    cluster: env['SYNOD_CLUSTER'] ?? 'synod',
+    acceptors: ids(SHAPE_VARS.acceptors),
+    proposers: ids(SHAPE_VARS.proposers),
+    learners: ids(SHAPE_VARS.learners),
+  };
+  natsPrincipals(shape);
+  return shape;
 }
 
 /**
@@ -93,7 +118,6 @@ export function generatedFiles(read: (path: string) => string): GeneratedFile[] 
 }
 
 /** The environment variable names of every NATS password of a deployment. */
-export function natsPasswordVars(shape: ClusterShape): string[] {
-  return [...shape.acceptors.map((id) => `acceptor-${id}`), 'proposer', 'learner', 'client']
-    .map(natsPasswordVar);
+export function natsPasswordVars(shape: NodePools): string[] {
+  return natsPrincipals(shape).map((p) => natsPasswordVar(p.user));
 }

@@ -13,6 +13,8 @@ export {
   natsPermissions,
   type NatsPrincipal,
   natsPrincipals,
+  natsUser,
+  type NodePools,
   renderNatsAuth,
   RESPONSE_EXPIRY,
 } from './nats-auth.js';

@@ -19,17 +19,29 @@ import { statusSubject } from '@synod/runtime';
  */
 
 /**
- * Who connects to NATS. An acceptor is a principal of its own (`id` set): quorums count
- * acceptors by id, so acceptor a1 may speak only as a1. Proposers, learners and clients scale on
- * demand under ids nobody knows beforehand, so each of those roles is one principal (`id` null:
- * any id of the role), kept away from every other role's subjects.
+ * Who connects to NATS. Every service is a principal of its own (`id` set): acceptor `a1` may
+ * speak only as `a1`, proposer `p1` only as `p1`, learner `l1` only as `l1`. Proposers and
+ * learners therefore come from a bounded pool of ids known beforehand (a deployment's
+ * `SYNOD_PROPOSER_POOL` and `SYNOD_LEARNER_POOL`; on Kubernetes the StatefulSet ordinals up to
+ * the autoscaler's maximum). Clients are many and unnamed: one principal for the role (`id`
+ * null), kept away from every service's subjects.
  */
 export interface NatsPrincipal {
   readonly role: Role;
-  /** The node id this principal is bound to, or null for any id of its role. */
+  /** The node id this principal is bound to, or null for any id of its role (clients). */
   readonly id: string | null;
-  /** The NATS user name: `acceptor-<id>`, or the role (`proposer`, `learner`, `client`). */
+  /** The NATS user name: `<role>-<id>` ({@link natsUser}), or `client`. */
   readonly user: string;
+}
+
+/** The node ids that get a NATS user of their own, per service role. */
+export interface NodePools {
+  /** The acceptor set (`SYNOD_ACCEPTORS`). */
+  readonly acceptors: readonly string[];
+  /** Every id a proposer may run under (`SYNOD_PROPOSER_POOL`). */
+  readonly proposers: readonly string[];
+  /** Every id a learner may run under (`SYNOD_LEARNER_POOL`). */
+  readonly learners: readonly string[];
 }
 
 /** Publish and subscribe permissions of one principal. */
@@ -60,20 +72,41 @@ export const RESPONSE_EXPIRY = '1m';
 /** The reply subjects of the NATS client library's requests. */
 export const INBOX_PATTERN = '_INBOX.>';
 
-/** The principals of a cluster with acceptors `acceptors`: one per acceptor, then roles. */
-export function natsPrincipals(acceptors: readonly string[]): NatsPrincipal[] {
-  for (const id of acceptors) checkId(id);
-  return [
-    ...acceptors.map((id) => ({ role: 'acceptor' as const, id, user: `acceptor-${id}` })),
-    { role: 'proposer', id: null, user: 'proposer' },
-    { role: 'learner', id: null, user: 'learner' },
+/** The NATS user of a node: `acceptor-a1`, `proposer-p1`, `learner-l1`; `client` for clients. */
+export function natsUser(role: Role, id: string): string {
+  if (role === 'client') return 'client';
+  checkId(id);
+  return `${role}-${id}`;
+}
+
+/**
+ * The principals of a cluster: one per acceptor, proposer and learner id of `pools`, then the
+ * clients. Throws when an id is invalid or appears twice (node ids are unique in a cluster), or
+ * when two users would share a password variable (`p-1` and `p_1`, `P1` and `p1`).
+ */
+export function natsPrincipals(pools: NodePools): NatsPrincipal[] {
+  const all = [...pools.acceptors, ...pools.proposers, ...pools.learners];
+  for (const id of all) checkId(id);
+  const twice = all.filter((id, i) => all.indexOf(id) !== i);
+  if (twice.length > 0) throw new RangeError(`node id used twice: ${twice.join(', ')}`);
+  const bound = (role: 'acceptor' | 'proposer' | 'learner', ids: readonly string[]) =>
+    ids.map((id): NatsPrincipal => ({ role, id, user: natsUser(role, id) }));
+  const out: NatsPrincipal[] = [
+    ...bound('acceptor', pools.acceptors),
+    ...bound('proposer', pools.proposers),
+    ...bound('learner', pools.learners),
     { role: 'client', id: null, user: 'client' },
   ];
+  const vars = out.map((p) => natsPasswordVar(p.user));
+  const clash = vars.filter((v, i) => vars.indexOf(v) !== i);
+  if (clash.length > 0) throw new RangeError(`password variable used twice: ${clash.join(', ')}`);
+  return out;
 }
 
 /**
  * The permissions of a principal of `role` (bound to `id`, or to any id when null) in
- * `cluster`.
+ * `cluster`. The generated files bind every service to its id and only clients to their role
+ * (see {@link natsPrincipals}); the role-wide form is what a client gets.
  *
  * - Protocol subjects, from `ROUTES`: with an id, exactly `publicationsFor` and
  *   `subscriptionsFor`; without, the same with `*` in the sender (publish) or target
@@ -158,12 +191,11 @@ export function natsPasswordVar(user: string): string {
 }
 
 /** Options of {@link renderNatsAuth}. */
-export interface NatsAuthOptions {
+export interface NatsAuthOptions extends NodePools {
   readonly cluster: string;
-  readonly acceptors: readonly string[];
   /**
    * The password of each user as NATS config text. Default: the environment variable
-   * {@link natsPasswordVar} (`$SYNOD_NATS_PASSWORD_PROPOSER`), which nats-server reads at
+   * {@link natsPasswordVar} (`$SYNOD_NATS_PASSWORD_PROPOSER_P1`), which nats-server reads at
    * start, so the file holds no secret.
    */
   readonly password?: (user: string) => string;
@@ -178,7 +210,7 @@ export interface NatsAuthOptions {
  */
 export function renderNatsAuth(o: NatsAuthOptions): string {
   const pw = o.password ?? ((user: string) => `$${natsPasswordVar(user)}`);
-  const users = natsPrincipals(o.acceptors).map((p) => {
+  const users = natsPrincipals(o).map((p) => {
     const perms = natsPermissions(o.cluster, p.role, p.id);
     const lines = [
       `    # ${p.role} ${p.id ?? '(any id)'}`,
@@ -202,6 +234,7 @@ export function renderNatsAuth(o: NatsAuthOptions): string {
     '# Generated by `npm run gen-auth` from the subject table (libs/codec ROUTES, client API and',
     '# status subjects) through libs/deploy. Do not edit: change the table and regenerate.',
     `# cluster: ${o.cluster}; acceptors: ${o.acceptors.join(', ')}`,
+    `# proposers: ${o.proposers.join(', ')}; learners: ${o.learners.join(', ')}`,
     '# Passwords come from the environment of nats-server (SYNOD_NATS_PASSWORD_<USER>).',
     'authorization {',
     '  users = [',

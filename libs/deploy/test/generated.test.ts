@@ -9,11 +9,15 @@ import {
   fillRedisAcl,
   generatedFiles,
   longerDenials,
+  natsPasswordVar,
   natsPasswordVars,
   natsPermissions,
+  natsPrincipals,
   REDIS_DIRS,
+  renderNatsAuth,
 } from '@synod/deploy';
 import type { Role } from '@synod/protocol';
+import { parse } from 'yaml';
 
 /**
  * The files `npm run gen-auth` writes are what the subject table makes today, and what the
@@ -66,6 +70,38 @@ describe('NATS permissions follow the subject table', () => {
     }
   });
 
+  test('every service id of a deployment is a user of its own, bound to that id; only ' +
+    'clients share one user', () => {
+    const pools = { acceptors: ['a1', 'a2'], proposers: ['p1', 'p2', 'p3'], learners: ['l1'] };
+    const ps = natsPrincipals(pools);
+    expect(ps.map((p) => p.user)).toEqual(['acceptor-a1', 'acceptor-a2', 'proposer-p1',
+      'proposer-p2', 'proposer-p3', 'learner-l1', 'client']);
+    expect(ps.filter((p) => p.id === null).map((p) => p.role)).toEqual(['client']);
+    const conf = renderNatsAuth({ cluster: 'c', ...pools, password: () => '"x"' });
+    for (const p of ps.filter((q) => q.id !== null)) {
+      // Its publications name it as the sender, and nobody else.
+      for (const s of natsPermissions('c', p.role, p.id).publish) {
+        expect(s.split('.')[3]).toBe(p.id);
+      }
+      expect(conf).toContain(`user: "${p.user}"`);
+    }
+    expect(() => natsPrincipals({ ...pools, learners: ['p1'] })).toThrow(/twice/);
+    expect(() => natsPrincipals({ ...pools, proposers: ['p.1'] })).toThrow(/not a valid/);
+    expect(() => natsPrincipals({ ...pools, proposers: ['p-1', 'p_1'] })).toThrow(/variable/);
+  });
+
+  test('a deployment env file must give its pools of proposer and learner ids', () => {
+    const env = 'SYNOD_CLUSTER=c\nSYNOD_ACCEPTORS=a0,a1,a2\n';
+    expect(() => clusterShape(env)).toThrow(/SYNOD_PROPOSER_POOL is not set/);
+    expect(() => clusterShape(`${env}SYNOD_PROPOSER_POOL=p0\n`))
+      .toThrow(/SYNOD_LEARNER_POOL is not set/);
+    expect(clusterShape(`${env}SYNOD_PROPOSER_POOL=p0,p1\n# x\nSYNOD_LEARNER_POOL=l0\n`))
+      .toEqual({ cluster: 'c', acceptors: ['a0', 'a1', 'a2'], proposers: ['p0', 'p1'],
+        learners: ['l0'] });
+    expect(() => clusterShape(`${env}SYNOD_PROPOSER_POOL=a0\nSYNOD_LEARNER_POOL=l0\n`))
+      .toThrow(/twice/);
+  });
+
   test('deny lists close x.* -> x.> but never refuse an allowed pattern', () => {
     expect(longerDenials(['a.*'])).toEqual(['a.*.>']);
     expect(longerDenials(['a.*', 'a.*.*'])).toEqual(['a.*.*.>']);
@@ -96,6 +132,30 @@ describe('the generated NATS configurations load in nats-server', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('docker-compose.yml: nats-server gets a password for every generated user, and each ' +
+  'service logs in as its own user with its own password', () => {
+  type Service = { environment?: Record<string, string> };
+  const compose = parse(read('docker-compose.yml')) as { services: Record<string, Service> };
+  const shape = clusterShape(read('infra/compose/synod.env'));
+  const natsEnv = compose.services['nats']?.environment ?? {};
+  expect(Object.keys(natsEnv).sort()).toEqual(natsPasswordVars(shape).sort());
+  for (const [k, v] of Object.entries(natsEnv)) expect(v).toMatch(`\${${k}:-`);
+  const logins: string[] = [];
+  for (const s of Object.values(compose.services)) {
+    const env = s.environment ?? {};
+    const id = env['SYNOD_NODE_ID'];
+    const user = env['NATS_USER'];
+    if (user === undefined) continue;
+    const role = user.split('-')[0] as Role;
+    expect(user).toBe(`${role}-${id}`);
+    expect(env['NATS_PASSWORD']).toMatch(`\${${natsPasswordVar(user)}:-`);
+    expect(natsEnv[natsPasswordVar(user)]).toBe(env['NATS_PASSWORD']);
+    logins.push(user);
+  }
+  expect(logins.sort()).toEqual(['acceptor-a1', 'acceptor-a2', 'acceptor-a3', 'learner-l1',
+    'proposer-p1', 'proposer-p2']);
 });
 
 describe('start-redis.sh fills the ACL template as the TypeScript does', () => {

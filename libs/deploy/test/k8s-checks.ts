@@ -201,3 +201,93 @@ export function selects(selector: { matchLabels?: Record<string, string> } | und
   const want = selector?.matchLabels ?? {};
   return Object.entries(want).every(([k, v]) => labels[k] === v);
 }
+
+/** The StatefulSet of a scaled role and the autoscaler bounds that apply to it. */
+interface ScaledRole {
+  readonly role: 'proposer' | 'learner';
+  /** Node id prefix: ordinal i is `<prefix><i>`. */
+  readonly prefix: string;
+  /** The Secret with one password file per id. */
+  readonly secret: string;
+}
+
+const SCALED: readonly ScaledRole[] = [
+  { role: 'proposer', prefix: 'p', secret: 'synod-nats-proposers' },
+  { role: 'learner', prefix: 'l', secret: 'synod-nats-learners' },
+];
+
+/**
+ * Proposers and learners have server-enforced identities (docs/security.md): each is a
+ * StatefulSet whose ordinal is the node id, scaled by an autoscaler, and every ordinal it can
+ * reach (below maxReplicas, or replicas when larger) has an id in the pool of `synod-config`,
+ * a NATS user in `auth.conf`, and a password file in the mounted Secret, which the pod reads
+ * by its own index. When the overlay renders its Secrets (dev), each key must be there too.
+ */
+export function identityProblems(objs: readonly K8sObject[],
+  shape: { proposers: readonly string[]; learners: readonly string[] }): string[] {
+  const out: string[] = [];
+  const auth = ((find(objs, 'ConfigMap', 'synod-nats-config-')['data'] ?? {}) as
+    Record<string, string>)['auth.conf'] ?? '';
+  for (const r of SCALED) {
+    const name = `synod-${r.role}`;
+    const w = workloads(objs).find((x) => x.name === name);
+    if (w === undefined) {
+      out.push(`${name}: no workload`);
+      continue;
+    }
+    const spec = w.obj['spec'] as { podManagementPolicy?: string };
+    if (w.kind !== 'StatefulSet') out.push(`${name}: a ${w.kind}, not a StatefulSet`);
+    if (spec.podManagementPolicy !== 'Parallel') out.push(`${name}: pods not managed Parallel`);
+    const hpa = objs.find((o) => o.kind === 'HorizontalPodAutoscaler' &&
+      (o['spec'] as { scaleTargetRef: { name: string } }).scaleTargetRef.name === name);
+    const hs = hpa?.['spec'] as { scaleTargetRef: { kind: string }; maxReplicas: number } |
+      undefined;
+    if (hs === undefined) out.push(`${name}: no autoscaler`);
+    else if (hs.scaleTargetRef.kind !== w.kind) {
+      out.push(`${name}: the autoscaler targets a ${hs.scaleTargetRef.kind}`);
+    }
+    const c = w.pod.containers.find((x) => x.name === r.role);
+    if (c === undefined) {
+      out.push(`${name}: no container ${r.role}`);
+      continue;
+    }
+    const index = c.env?.find((e) => e.name === 'POD_INDEX')?.valueFrom?.fieldRef?.fieldPath;
+    if (index !== "metadata.labels['apps.kubernetes.io/pod-index']" ||
+      envOf(c, 'SYNOD_NODE_ID') !== `${r.prefix}$(POD_INDEX)`) {
+      out.push(`${name}: SYNOD_NODE_ID is not ${r.prefix}<pod index>`);
+    }
+    if (envOf(c, 'NATS_USER') !== `${r.role}-$(SYNOD_NODE_ID)`) {
+      out.push(`${name}: NATS_USER is not ${r.role}-<node id>`);
+    }
+    if (c.env?.some((e) => e.name === 'NATS_PASSWORD') === true) {
+      out.push(`${name}: NATS_PASSWORD set (each pod must read only its own file)`);
+    }
+    const file = envOf(c, 'NATS_PASSWORD_FILE') ?? '';
+    const mount = c.volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`));
+    const vol = w.pod.volumes?.find((v) => v.name === mount?.name);
+    // Kustomize appends a content hash to the name of a Secret it generates (dev).
+    if (vol?.secret?.secretName?.replace(/-[a-z0-9]{10}$/, '') !== r.secret) {
+      out.push(`${name}: NATS_PASSWORD_FILE ${file} is not in the Secret ${r.secret}`);
+    }
+    const pool = r.role === 'proposer' ? shape.proposers : shape.learners;
+    const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name.startsWith(r.secret));
+    const keys = Object.keys((secret?.['data'] ?? {}) as object);
+    const reach = Math.max(hs?.maxReplicas ?? 0, w.replicas);
+    for (let i = 0; i < reach; i++) {
+      const id = `${r.prefix}${i}`;
+      const user = `${r.role}-${id}`;
+      const key = file.replace('$(POD_INDEX)', String(i)).split('/').pop() ?? '';
+      if (!pool.includes(id)) out.push(`${name} ordinal ${i}: ${id} is not in the pool`);
+      if (!auth.includes(`user: "${user}"`)) {
+        out.push(`${name} ordinal ${i}: no NATS user ${user}`);
+      }
+      if (key !== `SYNOD_NATS_PASSWORD_${user.toUpperCase().replace('-', '_')}`) {
+        out.push(`${name} ordinal ${i}: reads password ${key}, not ${user}'s`);
+      }
+      if (secret !== undefined && !keys.includes(key)) {
+        out.push(`${name} ordinal ${i}: no key ${key} in Secret ${r.secret}`);
+      }
+    }
+  }
+  return out;
+}

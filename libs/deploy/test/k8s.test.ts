@@ -9,6 +9,7 @@ import {
   credentialProblems,
   envOf,
   find,
+  identityProblems,
   type K8sObject,
   kubectlProblem,
   render,
@@ -107,6 +108,18 @@ maybe.each(OVERLAYS)('infra/k8s/overlays/%s', (overlay) => {
     expect(kept).toBeLessThan(acceptors.replicas + 1);
   });
 
+  test('proposers and learners: StatefulSets whose ordinal is the id; every ordinal within ' +
+    "the autoscaler's maxReplicas has an id in the pool, a NATS user and its own password file",
+  () => {
+    const shape = clusterShape(Object.entries(configData('synod-config-'))
+      .map(([k, v]) => `${k}=${v}`).join('\n'));
+    expect(identityProblems(objs, shape)).toEqual([]);
+    // The learner's Redis sidecar serves the same id as the learner.
+    const l = ws.find((w) => w.name === 'synod-learner') as Workload;
+    expect(envOf(container(l, 'redis'), 'SYNOD_NODE_ID'))
+      .toBe(envOf(container(l, 'learner'), 'SYNOD_NODE_ID'));
+  });
+
   test('acceptors repel each other; proposers and learners scale by HPA, acceptors never', () => {
     const anti = acceptors.pod.affinity?.podAntiAffinity;
     const terms = [...(anti?.requiredDuringSchedulingIgnoredDuringExecution ?? []),
@@ -120,7 +133,7 @@ maybe.each(OVERLAYS)('infra/k8s/overlays/%s', (overlay) => {
     const hpas = objs.filter((o) => o.kind === 'HorizontalPodAutoscaler').map((o) =>
       (o['spec'] as { scaleTargetRef: { kind: string; name: string } }).scaleTargetRef);
     expect(hpas.map((t) => `${t.kind}/${t.name}`).sort())
-      .toEqual(['Deployment/synod-learner', 'Deployment/synod-proposer']);
+      .toEqual(['StatefulSet/synod-learner', 'StatefulSet/synod-proposer']);
   });
 
   test('NATS users and permissions in the manifests are the subject table', () => {
@@ -129,7 +142,8 @@ maybe.each(OVERLAYS)('infra/k8s/overlays/%s', (overlay) => {
     const nats = configData('synod-nats-config-');
     expect(nats['auth.conf']).toBe(renderNatsAuth(shape));
     expect(nats['nats.conf']).toMatch(/^include \.\/auth\.conf$/m);
-    // Each acceptor reads its own password file and logs in as itself; roles by role.
+    // Every service reads its own password file and logs in as itself (proposers and
+    // learners: see the identity test above).
     const a = container(acceptors, 'acceptor');
     expect(envOf(a, 'NATS_USER')).toBe('acceptor-$(SYNOD_NODE_ID)');
     for (const [i, id] of shape.acceptors.entries()) {
@@ -137,15 +151,20 @@ maybe.each(OVERLAYS)('infra/k8s/overlays/%s', (overlay) => {
         .toBe(`/etc/synod/nats/${natsPasswordVar(`acceptor-${id}`)}`);
     }
     for (const role of ['proposer', 'learner'] as const) {
-      const c = container(ws.find((w) => w.name === `synod-${role}`) as Workload, role);
-      expect(envOf(c, 'NATS_USER')).toBe(role);
-      expect(c.env?.find((e) => e.name === 'NATS_PASSWORD')?.valueFrom?.secretKeyRef?.key)
-        .toBe(natsPasswordVar(role));
+      const w = ws.find((x) => x.name === `synod-${role}`) as Workload;
+      const c = container(w, role);
+      expect(envOf(c, 'NATS_USER')).toBe(`${role}-$(SYNOD_NODE_ID)`);
+      const pool = role === 'proposer' ? shape.proposers : shape.learners;
+      for (const [i, id] of pool.entries()) {
+        expect(envOf(c, 'NATS_PASSWORD_FILE')?.replace('$(POD_INDEX)', String(i)))
+          .toBe(`/etc/synod/nats/${natsPasswordVar(`${role}-${id}`)}`);
+      }
     }
     // The server gets every password from the Secrets; in dev they are generated here.
     const server = container(ws.find((w) => w.name === 'synod-nats') as Workload, 'nats');
     expect(server.envFrom?.map((e) => e.secretRef?.name?.replace(/-[a-z0-9]{10}$/, '')))
-      .toEqual(['synod-nats-acceptors', 'synod-nats-roles']);
+      .toEqual(['synod-nats-acceptors', 'synod-nats-proposers', 'synod-nats-learners',
+        'synod-nats-client']);
     if (overlay === 'dev') {
       const keys = objs
         .filter((o) => o.kind === 'Secret' && o.metadata.name.startsWith('synod-nats'))
@@ -223,7 +242,7 @@ maybe('planted bugs: the checks catch what they look for', () => {
 
   test('a container without limits, running as root, or keeping capabilities', () => {
     const bad = clone();
-    const c = (find(bad, 'Deployment', 'synod-proposer') as unknown as
+    const c = (find(bad, 'StatefulSet', 'synod-proposer') as unknown as
       { spec: { template: { spec: { containers: Record<string, unknown>[] } } } })
       .spec.template.spec.containers[0] as Record<string, unknown>;
     c['resources'] = { requests: { cpu: '1', memory: '1Gi' } };
@@ -237,11 +256,33 @@ maybe('planted bugs: the checks catch what they look for', () => {
   test('a literal password in an env var or a URL', () => {
     const bad = clone();
     type Env = { env: { name: string; value?: string }[] };
-    const d = find(bad, 'Deployment', 'synod-learner') as unknown as
+    const d = find(bad, 'StatefulSet', 'synod-learner') as unknown as
       { spec: { template: { spec: { containers: Env[] } } } };
     const c = d.spec.template.spec.containers[0] as Env;
     c.env.push({ name: 'NATS_PASSWORD', value: 'hunter2' });
     c.env.push({ name: 'REDIS_URL', value: 'redis://u:hunter2@127.0.0.1:6379' });
     expect(credentialProblems(bad)).toHaveLength(2);
+  });
+
+  test('an autoscaler allowed past the pool, a proposer Deployment, a role-wide user', () => {
+    const shape = {
+      proposers: ['p0', 'p1', 'p2', 'p3', 'p4'], learners: ['l0', 'l1', 'l2', 'l3'],
+    };
+    expect(identityProblems(objs, shape)).toEqual([]);
+    const bad = clone();
+    const hpa = find(bad, 'HorizontalPodAutoscaler', 'synod-learner') as unknown as
+      { spec: { maxReplicas: number } };
+    hpa.spec.maxReplicas = 6;
+    const p = find(bad, 'StatefulSet', 'synod-proposer') as unknown as { kind: string;
+      spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } };
+    p.kind = 'Deployment';
+    const env = (p.spec.template.spec.containers[0] as { env: { name: string; value?: string }[] })
+      .env;
+    (env.find((e) => e.name === 'NATS_USER') as { value: string }).value = 'proposer';
+    const found = identityProblems(bad, shape).join('\n');
+    expect(found).toMatch(/synod-learner ordinal 4: l4 is not in the pool/);
+    expect(found).toMatch(/synod-learner ordinal 5: no NATS user learner-l5/);
+    expect(found).toMatch(/synod-proposer: a Deployment, not a StatefulSet/);
+    expect(found).toMatch(/synod-proposer: NATS_USER is not proposer-<node id>/);
   });
 });

@@ -17,9 +17,12 @@ import { ADDRESSED_AUDIENCE } from '@synod/codec';
 
 export const CLUSTER = 'synod';
 export const ACCEPTORS = ['a1', 'a2', 'a3'] as const;
+/** The pools of proposer and learner ids: each id is a principal of its own. */
+export const PROPOSERS = ['p1', 'p2'] as const;
+export const LEARNERS = ['l1', 'l2'] as const;
 
-/** Ids that appear in subjects: every kind of node, and one nobody has. */
-export const IDS = ['a1', 'a2', 'a3', 'p1', 'p2', 'l1', 'c1', 'zz'] as const;
+/** Ids that appear in subjects: every node, a client, and one nobody has. */
+export const IDS = ['a1', 'a2', 'a3', 'p1', 'p2', 'l1', 'l2', 'c1', 'zz'] as const;
 
 /** A principal as the test sees it. */
 export interface TestPrincipal {
@@ -29,10 +32,11 @@ export interface TestPrincipal {
   readonly id: string | null;
 }
 
+/** Every service bound to its id; clients, one principal for the role. */
 export const PRINCIPALS: readonly TestPrincipal[] = [
   ...ACCEPTORS.map((id) => ({ user: `acceptor-${id}`, role: 'acceptor' as const, id })),
-  { user: 'proposer', role: 'proposer', id: null },
-  { user: 'learner', role: 'learner', id: null },
+  ...PROPOSERS.map((id) => ({ user: `proposer-${id}`, role: 'proposer' as const, id })),
+  ...LEARNERS.map((id) => ({ user: `learner-${id}`, role: 'learner' as const, id })),
   { user: 'client', role: 'client', id: null },
 ];
 
@@ -51,7 +55,8 @@ export function subjectUniverse(): string[] {
   }
   out.push(
     `synod.${CLUSTER}.read`, `synod.${CLUSTER}.status`,
-    `synod.${CLUSTER}.log.l1`, `synod.${CLUSTER}.log.zz`, `synod.${CLUSTER}.log.a1.x`,
+    `synod.${CLUSTER}.log.l1`, `synod.${CLUSTER}.log.l2`, `synod.${CLUSTER}.log.zz`,
+    `synod.${CLUSTER}.log.a1.x`,
     `synod.${CLUSTER}.prepare`, `synod.${CLUSTER}.prepare.p1.a1.x`, `synod.${CLUSTER}.bogus.p1`,
     'synod.other.prepare.p1', 'synod.other.promise.a1.p1', 'synod.other.request.c1',
     'synod.other.read', 'synod.other.status', 'synod.other.log.l1',
@@ -78,10 +83,16 @@ export function mayPublish(p: TestPrincipal, s: string): boolean {
   const t = s.split('.');
   if (t[0] !== 'synod' || t[1] !== CLUSTER) return false;
   if (t.length === 3) return p.role === 'client' && (t[2] === 'read' || t[2] === 'status');
-  if (t[2] === 'log') return t.length === 4 && p.role === 'learner';
+  // A learner publishes its deliveries on its own log subject only.
+  if (t[2] === 'log') {
+    return t.length === 4 && p.role === 'learner' && (p.id === null || t[3] === p.id);
+  }
   const type = t[2];
   if (!isType(type) || (t.length !== 4 && t.length !== 5)) return false;
   if (!formAllowed(type, t.length === 5)) return false;
+  // A learner sends `chosen` only in answer to a catch-up (addressed), never as a broadcast
+  // decision of its own.
+  if (type === 'chosen' && p.role === 'learner' && t.length === 4) return false;
   // Only a sender role of the type, and only as itself when bound to an id.
   return SENDER_ROLE[type].includes(p.role) && (p.id === null || t[3] === p.id);
 }

@@ -11,10 +11,12 @@ import {
   ACCEPTORS,
   BROAD_PATTERNS,
   CLUSTER,
+  LEARNERS,
   mayPublish,
   mayRespond,
   maySubscribe,
   PRINCIPALS,
+  PROPOSERS,
   subjectMatches,
   subjectUniverse,
   type TestPrincipal,
@@ -57,7 +59,7 @@ function loginOf(p: TestPrincipal): { user: string; password: string } {
 
 beforeAll(async () => {
   sec = localSecurity({
-    cluster: CLUSTER, acceptors: ACCEPTORS,
+    cluster: CLUSTER, acceptors: ACCEPTORS, proposers: PROPOSERS, learners: LEARNERS,
     // The observer sees everything, to tell what was delivered.
     extraNatsUsers: [
       `    { user: "${OBSERVER.user}", password: "${OBSERVER.password}" }`,
@@ -77,6 +79,64 @@ test('without a user, or with a wrong password, the server refuses the connectio
     .rejects.toThrow(/Authorization/i);
   await expect(connect({ servers: server.url, user: 'acceptor-a9', pass: 'x' }))
     .rejects.toThrow(/Authorization/i);
+  // No role-wide service users remain, and no user for an id outside the pools.
+  for (const user of ['proposer', 'learner', 'proposer-p9', 'learner-l9']) {
+    await expect(connect({ servers: server.url, user, pass: 'x' }))
+      .rejects.toThrow(/Authorization/i);
+  }
+  // One proposer's password does not open another proposer's user.
+  const p1 = sec.natsLogin('proposer', 'p1');
+  await expect(connect({ servers: server.url, user: 'proposer-p2', pass: p1.password }))
+    .rejects.toThrow(/Authorization/i);
+});
+
+describe('a service speaks only as itself', () => {
+  /** What `as` publishes on each subject: which the observer got, which the server refused. */
+  async function speak(as: TestPrincipal, subjects: readonly string[]): Promise<{
+    delivered: string[]; refused: string[];
+  }> {
+    const obs = await login(OBSERVER.user, OBSERVER.password);
+    const delivered: string[] = [];
+    obs.nc.subscribe('>', {
+      callback: (_e, m) => {
+        if (dec.decode(m.data) === as.user) delivered.push(m.subject);
+      },
+    });
+    await obs.nc.flush();
+    const me = await login(loginOf(as).user, loginOf(as).password);
+    for (const s of subjects) me.nc.publish(s, enc.encode(as.user));
+    await me.nc.flush();
+    await obs.nc.flush();
+    await settle(() => me.violations.length + delivered.length);
+    await me.nc.close();
+    await obs.nc.close();
+    const refused = me.violations.filter((v) => v.op === 'publish').map((v) => v.subject);
+    return { delivered: delivered.sort(), refused: refused.sort() };
+  }
+  const principal = (user: string): TestPrincipal =>
+    PRINCIPALS.find((p) => p.user === user) as TestPrincipal;
+  const c = `synod.${CLUSTER}`;
+
+  test('proposer p1 cannot publish as proposer p2: refused, nothing delivered', async () => {
+    const asP2 = [`${c}.prepare.p2`, `${c}.accept.p2`, `${c}.heartbeat.p2`, `${c}.chosen.p2`,
+      `${c}.chosen.p2.l1`, `${c}.catchup.p2`, `${c}.request.p2.p1`, `${c}.response.p2.c1`];
+    const asP1 = asP2.map((s) => s.replace('.p2', '.p1'));
+    const r = await speak(principal('proposer-p1'), [...asP2, ...asP1]);
+    expect(r.refused).toEqual(asP2.slice().sort());
+    expect(r.delivered).toEqual(asP1.slice().sort());
+    tally.denied += asP2.length;
+    tally.allowed += asP1.length;
+  });
+
+  test('learner l1 cannot publish as learner l2: refused, nothing delivered', async () => {
+    const asL2 = [`${c}.catchup.l2`, `${c}.progress.l2`, `${c}.chosen.l2.p1`, `${c}.log.l2`];
+    const asL1 = asL2.map((s) => s.replace('.l2', '.l1'));
+    const r = await speak(principal('learner-l1'), [...asL2, ...asL1]);
+    expect(r.refused).toEqual(asL2.slice().sort());
+    expect(r.delivered).toEqual(asL1.slice().sort());
+    tally.denied += asL2.length;
+    tally.allowed += asL1.length;
+  });
 });
 
 describe.each(PRINCIPALS.map((p) => [p.user, p] as const))('principal %s', (_user, p) => {
@@ -155,6 +215,15 @@ describe('planted bugs: the matrix catches a loosened configuration', () => {
       await loose.stop();
     }
   }
+
+  test('proposer p1 allowed to prepare as any proposer (a role-wide user)', async () => {
+    const p1 = PRINCIPALS.find((p) => p.user === 'proposer-p1') as TestPrincipal;
+    const config = sec.natsConfig.replaceAll('"synod.synod.prepare.p1"', '"synod.synod.prepare.*"');
+    await withConfig(config, async (url) => {
+      const { wrong } = await publishMatrix(url, p1, loginOf(p1));
+      expect(wrong).toContain('denied but delivered: synod.synod.prepare.p2');
+    });
+  });
 
   test('acceptor a1 allowed to promise as any acceptor', async () => {
     const config = sec.natsConfig.replaceAll('"synod.synod.promise.a1.*"',

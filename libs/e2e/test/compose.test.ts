@@ -1,8 +1,8 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SynodClient, SynodConnectError } from '@synod/client';
-import { natsPasswordVar, randomPassword } from '@synod/deploy';
+import { clusterShape, natsPasswordVar, natsPasswordVars, randomPassword } from '@synod/deploy';
 import { freePort } from '@synod/testing';
 import { eventually } from './harness.js';
 
@@ -125,10 +125,9 @@ describe('the compose stack, run for real', () => {
   beforeAll(async () => {
     const port = await freePort();
     natsUrl = `nats://127.0.0.1:${port}`;
-    for (const user of ['acceptor-a1', 'acceptor-a2', 'acceptor-a3', 'proposer', 'learner',
-      'client']) {
-      passwords[natsPasswordVar(user)] = randomPassword();
-    }
+    // One for every NATS user of the stack: acceptors, the proposer and learner pools, clients.
+    const shape = clusterShape(readFileSync(join(root, 'infra/compose/synod.env'), 'utf8'));
+    for (const v of natsPasswordVars(shape)) passwords[v] = randomPassword();
     for (const id of ['A1', 'A2', 'A3', 'L1']) passwords[`SYNOD_REDIS_PASSWORD_${id}`] =
       randomPassword();
     env = {

@@ -45,14 +45,20 @@ export function client(c: LocalCluster, timeoutMs = 10_000, login?: Login): Prom
 
 /**
  * Security on (docs/security.md): NATS users and permissions generated from the subject table,
- * a Redis ACL user per acceptor and learner, fresh random passwords. Returns the cluster
- * options, and the login of clients.
+ * one per acceptor, and one per proposer and learner id of the pools (`p1..p<proposers>`,
+ * `l1..l<learners>`, LocalCluster's names: a node outside them cannot log in); a Redis ACL user
+ * per acceptor and learner; fresh random passwords. Returns the cluster options, and the login
+ * of clients.
  */
-export function secureOptions(acceptors = 3): {
+export function secureOptions(acceptors = 3, pools = { proposers: 4, learners: 3 }): {
   options: Partial<LocalClusterOptions>; clientLogin: Login; security: LocalSecurity;
 } {
-  const ids = Array.from({ length: acceptors }, (_, i) => `a${i + 1}`);
-  const security = localSecurity({ cluster: 'synod', acceptors: ids });
+  const ids = (prefix: string, n: number): string[] =>
+    Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+  const security = localSecurity({
+    cluster: 'synod', acceptors: ids('a', acceptors), proposers: ids('p', pools.proposers),
+    learners: ids('l', pools.learners),
+  });
   return {
     security,
     clientLogin: security.natsLogin('client', 'c'),

@@ -14,13 +14,14 @@ import {
 /**
  * Roles scale independently: while a client proposes without pause, a third proposer and a
  * second learner join and the leading proposer leaves. Acceptors are untouched (their set is
- * configuration: docs/deploy.md). Security is on, so the new nodes log in with their role's
- * NATS user like any other.
+ * configuration: docs/deploy.md). Security is on, so the new nodes log in as their own NATS
+ * users (proposer-p3, learner-l2: ids of the pools, p1..p3 and l1..l2, that nobody used yet),
+ * each allowed to speak only as itself.
  */
 describe('scaling proposers and learners under load', () => {
   let cluster: LocalCluster;
   let cl: SynodClient;
-  const secure = secureOptions();
+  const secure = secureOptions(3, { proposers: 3, learners: 2 });
 
   beforeAll(async () => {
     cluster = await startCluster({ ...secure.options, proposers: 2, learners: 1 });

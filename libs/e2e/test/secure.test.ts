@@ -14,10 +14,11 @@ import {
 
 /**
  * The services run with security on, as compose and Kubernetes run them: each logs in to NATS
- * as its own user with the generated permissions, and each acceptor and learner uses its own
- * Redis ACL user (docs/security.md). The servers enforce it; the cluster still decides.
+ * as its own user (acceptor-a1, proposer-p1, learner-l1...) with the generated permissions, and
+ * each acceptor and learner uses its own Redis ACL user (docs/security.md). The servers enforce
+ * it; the cluster still decides.
  */
-describe('security on: NATS users per role, Redis ACL users per store', () => {
+describe('security on: a NATS user per service, Redis ACL users per store', () => {
   let cluster: LocalCluster;
   let cl: SynodClient;
   const secure = secureOptions();
@@ -96,4 +97,30 @@ describe('security on: NATS users per role, Redis ACL users per store', () => {
     await nc.close();
     expect(refused.sort()).toEqual(['synod.synod.chosen.p1', 'synod.synod.promise.a1.p1']);
   });
+
+  test("a proposer's login speaks only for itself; an id outside the pool has no login",
+    async () => {
+      const p1 = secure.security.natsLogin('proposer', 'p1');
+      const nc = await connect({ servers: cluster.natsUrl, user: p1.user, pass: p1.password });
+      const refused: string[] = [];
+      void (async () => {
+        for await (const s of nc.status()) {
+          if (s.type === 'error' && s.error instanceof errors.PermissionViolationError) {
+            refused.push(s.error.subject);
+          }
+        }
+      })();
+      const asOthers = ['synod.synod.prepare.p2', 'synod.synod.accept.p2',
+        'synod.synod.heartbeat.p2', 'synod.synod.catchup.l1'];
+      for (const s of asOthers) nc.publish(s, new Uint8Array([1]));
+      await nc.flush();
+      await eventually(() => refused.length === asOthers.length, 5000, 'the refusals');
+      await nc.close();
+      expect(refused.sort()).toEqual(asOthers.slice().sort());
+      // The pool is p1..p4: a fifth proposer, or p1's password under another name, is refused.
+      for (const user of ['proposer-p5', 'proposer-p2', 'proposer']) {
+        await expect(connect({ servers: cluster.natsUrl, user, pass: p1.password }))
+          .rejects.toThrow(/Authorization/i);
+      }
+    });
 });
