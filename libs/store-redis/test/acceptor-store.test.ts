@@ -2,24 +2,18 @@ import { NOOP } from '@synod/protocol';
 import {
   acceptorKeys,
   MARKER_VERSION,
-  RedisAcceptorStore,
-  type RedisAcceptorStoreOptions,
   StoreErrorCode,
 } from '../src/index.js';
-import { ballot, cmds, entry, freshCluster, storeError, withAdmin } from './helpers.js';
+import {
+  acceptorStores, ballot, cmds, entry, freshCluster, storeError, withAdmin,
+} from './helpers.js';
 import { type RedisServer, startRedis, stopAllRedis } from './redis-server.js';
 
-const open: RedisAcceptorStore[] = [];
-
-/** A store for acceptor `a2` of a fresh cluster (unless given), closed after all tests. */
-function store(url: string, over: Partial<RedisAcceptorStoreOptions> = {}): RedisAcceptorStore {
-  const s = new RedisAcceptorStore({ url, cluster: freshCluster(), acceptorId: 'a2', ...over });
-  open.push(s);
-  return s;
-}
+/** Stores for acceptor `a2` of fresh clusters, closed after all tests. */
+const { store, closeAll } = acceptorStores();
 
 afterAll(async () => {
-  await Promise.all(open.map((s) => s.close()));
+  await closeAll();
   await stopAllRedis();
 });
 

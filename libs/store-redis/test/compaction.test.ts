@@ -4,13 +4,14 @@ import {
   mergeStates,
   readmitAcceptor,
   RedisAcceptorStore,
-  type RedisAcceptorStoreOptions,
   redisAclUser,
   StoreErrorCode,
 } from '../src/index.js';
 import { resolveLimits } from '@synod/codec';
 import { encodeEntry } from '../src/records.js';
-import { ballot, cmds, entry, freshCluster, storeError, withAdmin } from './helpers.js';
+import {
+  acceptorStores, ballot, cmds, entry, freshCluster, storeError, withAdmin,
+} from './helpers.js';
 import { type RedisServer, startRedis, stopAllRedis } from './redis-server.js';
 
 /**
@@ -18,14 +19,8 @@ import { type RedisServer, startRedis, stopAllRedis } from './redis-server.js';
  * raises the `floor` key in the same atomic step; load() and readmission honour the floor.
  */
 
-const open: RedisAcceptorStore[] = [];
-
-/** A store for acceptor `a2` of a fresh cluster (unless given), closed after all tests. */
-function store(url: string, over: Partial<RedisAcceptorStoreOptions> = {}): RedisAcceptorStore {
-  const s = new RedisAcceptorStore({ url, cluster: freshCluster(), acceptorId: 'a2', ...over });
-  open.push(s);
-  return s;
-}
+/** Stores for acceptor `a2` of fresh clusters, closed after all tests. */
+const { store, closeAll } = acceptorStores();
 
 /** Entries at `slots`, all at ballot `b` (round 1 unless given). */
 function entries(slots: readonly number[], round = 1, proposer = 'p1'): AcceptedEntry[] {
@@ -48,7 +43,7 @@ async function raw(url: string, cluster: string, id = 'a2'):
 }
 
 afterAll(async () => {
-  await Promise.all(open.map((s) => s.close()));
+  await closeAll();
   await stopAllRedis();
 });
 

@@ -1,6 +1,10 @@
 import type { AcceptedEntry, Ballot, Value } from '@synod/protocol';
 import { Redis } from 'ioredis';
-import { StoreError } from '../src/index.js';
+import {
+  RedisAcceptorStore,
+  type RedisAcceptorStoreOptions,
+  StoreError,
+} from '../src/index.js';
 
 /** A ballot; proposer `p1` and incarnation 1 unless given. */
 export function ballot(round: number, proposer = 'p1', incarnation = 1): Ballot {
@@ -48,4 +52,25 @@ export async function storeError(p: Promise<unknown>): Promise<StoreError> {
     throw e;
   }
   throw new Error('expected a StoreError, but the call succeeded');
+}
+
+/**
+ * Acceptor stores for a test file: `store(url)` opens one for acceptor `a2` of a fresh cluster
+ * (unless `over` says otherwise); `closeAll()` (in afterAll) closes every one opened.
+ */
+export function acceptorStores(): {
+  store: (url: string, over?: Partial<RedisAcceptorStoreOptions>) => RedisAcceptorStore;
+  closeAll: () => Promise<void>;
+} {
+  const open: RedisAcceptorStore[] = [];
+  return {
+    store(url, over = {}) {
+      const s = new RedisAcceptorStore({ url, cluster: freshCluster(), acceptorId: 'a2', ...over });
+      open.push(s);
+      return s;
+    },
+    async closeAll() {
+      await Promise.all(open.map((s) => s.close()));
+    },
+  };
 }
