@@ -100,6 +100,7 @@ void runService({
       role: 'acceptor', id: c.nodeId, voting: voting !== null && refusal === null,
       refusal, promised: voting?.core.promised ?? null,
       acceptedSlots: voting?.core.acceptedEntries().length ?? 0,
+      floor: voting?.core.floor ?? 0,
       nats: transport.status(),
       ...(voting === null ? {} : {
         ...voting.driver.stats, rejectedBy: Object.fromEntries(voting.driver.rejected),

@@ -62,14 +62,18 @@ function columns(s: ServiceStatus): [string, string, string] {
       const state = typeof s['state'] === 'string' ? s['state'] : '?';
       const leader = typeof s['leader'] === 'string' && state !== 'leader'
         ? ` (leader ${s['leader']})` : '';
+      const compact = typeof s['compactBelow'] === 'number' && s['compactBelow'] > 0
+        ? `, compacts below ${s['compactBelow']}` : '';
       return [`${state}${leader}`, ballotText(s['ballot']),
         `first unknown ${num(s['firstUnknown'])}, pending ${num(s['pending'])}, ` +
-        `in flight ${num(s['inflight'])}`];
+        `in flight ${num(s['inflight'])}${compact}`];
     }
     case 'acceptor': {
       const refusal = typeof s['refusal'] === 'string' ? `: ${s['refusal']}` : '';
       const state = s['voting'] === true ? 'voting' : `NOT VOTING${refusal}`;
-      return [state, ballotText(s['promised']), `accepted ${num(s['acceptedSlots'])}`];
+      const floor = typeof s['floor'] === 'number' && s['floor'] > 0
+        ? `, floor ${s['floor']}` : '';
+      return [state, ballotText(s['promised']), `accepted ${num(s['acceptedSlots'])}${floor}`];
     }
     case 'learner':
       return ['learning', '-', `next ${num(s['nextSlot'])}, highest known ` +

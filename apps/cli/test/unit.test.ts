@@ -104,16 +104,19 @@ describe('formatting', () => {
       { role: 'learner', id: 'l1', nextSlot: 42, highestKnown: 41 },
       { role: 'acceptor', id: 'a1', voting: true, promised: { round: 3, proposer: 'p1',
         incarnation: 9 }, acceptedSlots: 42 },
+      { role: 'acceptor', id: 'a2', voting: true, promised: { round: 3, proposer: 'p1',
+        incarnation: 9 }, acceptedSlots: 12, floor: 30 },
       { role: 'proposer', id: 'p1', state: 'leader', leader: null, firstUnknown: 42, pending: 0,
-        inflight: 0, ballot: { round: 3, proposer: 'p1', incarnation: 9 } },
+        inflight: 0, ballot: { round: 3, proposer: 'p1', incarnation: 9 }, compactBelow: 30 },
     ]);
     expect(statusLines(st, 3)).toEqual([
       'ROLE      ID  STATE     BALLOT  SLOTS',
-      'proposer  p1  leader    3.p1.9  first unknown 42, pending 0, in flight 0',
+      'proposer  p1  leader    3.p1.9  first unknown 42, pending 0, in flight 0, compacts below 30',
       'acceptor  a1  voting    3.p1.9  accepted 42',
+      'acceptor  a2  voting    3.p1.9  accepted 12, floor 30',
       'learner   l1  learning  -       next 42, highest known 41',
       '',
-      'leader p1 · acceptors answering 1/3 (1 voting) · last chosen slot 41',
+      'leader p1 · acceptors answering 2/3 (2 voting) · last chosen slot 41',
     ]);
   });
 

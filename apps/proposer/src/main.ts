@@ -131,6 +131,7 @@ void runService({
       role: 'proposer', id: c.nodeId, acceptors: c.acceptors, state: core.role,
       leader: core.leader, ballot: core.ballot,
       firstUnknown: core.firstUnknown, pending: core.pendingCount, inflight: core.inflightCount,
+      compactBelow: core.compactBelow, learners: core.learnerProgress(),
       nats: transport.status(), ...driver.stats, rejectedBy: Object.fromEntries(driver.rejected),
     });
     const statusSub = serveStatus(transport, c.cluster, status);

@@ -203,6 +203,20 @@ export class ProposerCore {
     return this.firstUnknownSlot;
   }
 
+  /** The compaction point this proposer announces as leader (0: none). */
+  get compactBelow(): number {
+    return this.compactPoint;
+  }
+
+  /** Learners heard from (progress) within learnerTimeoutTicks, with their delivery points. */
+  learnerProgress(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [id, l] of this.learners) {
+      if (this.now - l.tick <= this.learnerTimeoutTicks) out[id] = l.next;
+    }
+    return out;
+  }
+
   /** Client commands waiting for a slot. */
   get pendingCount(): number {
     return this.pending.length;
