@@ -48,7 +48,8 @@ function oracleCompare(a: Ballot, b: Ballot): number {
 }
 
 const proposerIdArb = fc.oneof(
-  fc.constantFrom('p1', 'p2', 'p10', 'P1', 'a', 'B', '', 'é', '\uD83D\uDE00', '\uFFFF', 'p1\u0000'),
+  fc.constantFrom('p1', 'p2', 'p10', 'P1', 'a', 'B', '', 'é', '\uD83D\uDE00', '\uFFFF',
+    'p1\u0000'),
   fc.string({ unit: 'binary', maxLength: 4 }),
 );
 const uintArb = (small: number): fc.Arbitrary<number> =>
