@@ -145,7 +145,7 @@ export default [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' },
       ],
-      'max-len': ['warn', { code: 100, ignoreUrls: true, ignoreRegExpLiterals: true }],
+      'max-len': ['error', { code: 100, ignoreUrls: true, ignoreRegExpLiterals: true }],
     },
   },
   // Adapters (and end-to-end tests) may import drivers.
