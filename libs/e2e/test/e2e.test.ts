@@ -7,6 +7,7 @@ import {
   learnerLog,
   lostAcks,
   proposeAll,
+  serviceTails,
   startCluster,
 } from './harness.js';
 
@@ -26,8 +27,9 @@ describe('end to end, real processes', () => {
   test('a value proposed through the SDK is chosen and read back from the learner', async () => {
     const r = await cl.propose('hello');
     expect(r.slot).toBeGreaterThanOrEqual(0);
-    await eventually(async () => (await cl.read(r.slot)) !== null, 10_000, 'the learner');
-    const e = await cl.read(r.slot);
+    // Reads go to any learner (a queue group): keep the answer of the one that had the slot.
+    let e = null as Awaited<ReturnType<SynodClient['read']>>;
+    await eventually(async () => (e = await cl.read(r.slot)) !== null, 10_000, 'the learner');
     // The leader stamps each batch with its wall clock (the log's time, see docs/election.md).
     expect(e?.value).toEqual({
       kind: 'cmds', cmds: [{ clientId: r.clientId, seq: r.seq, payload: 'hello' }],
@@ -47,8 +49,15 @@ describe('end to end, real processes', () => {
     const all = [...ra, ...rb];
     expect(all.filter((o) => !o.ok)).toEqual([]);
     const last = Math.max(...all.map((o) => (o.ok ? o.slot : 0)));
-    await eventually(async () => (await learnerLog(cluster, 'l1')).size > last &&
-      (await learnerLog(cluster, 'l2')).size > last, 20_000, 'both learners');
+    try {
+      await eventually(async () => (await learnerLog(cluster, 'l1')).size > last &&
+        (await learnerLog(cluster, 'l2')).size > last, 20_000, 'both learners');
+    } catch (err) {
+      const sizes = `l1 ${(await learnerLog(cluster, 'l1')).size}, ` +
+        `l2 ${(await learnerLog(cluster, 'l2')).size}, last acked slot ${last}`;
+      const tails = serviceTails(cluster, ['l1', 'l2', 'p1', 'p2']);
+      throw new Error(`${String(err)} (${sizes})\n${tails}`);
+    }
     const l1 = await learnerLog(cluster, 'l1');
     const l2 = await learnerLog(cluster, 'l2');
     const n = Math.min(l1.size, l2.size);

@@ -118,6 +118,18 @@ export async function learnerLog(c: LocalCluster, id: string): Promise<Map<numbe
   }
 }
 
+/**
+ * What the named services last printed, and whether they still run: for the message of a
+ * failed wait, so that a failure in CI explains itself.
+ */
+export function serviceTails(c: LocalCluster, ids: readonly string[], lines = 15): string {
+  return ids.map((id) => {
+    const proc = c.node(id).proc;
+    const head = proc === null ? `--- ${id}: not running` : `--- ${id}:`;
+    return `${head}\n${proc?.output(lines) ?? ''}`;
+  }).join('\n');
+}
+
 /** An acceptor's durable state, read from its own Redis. */
 export async function acceptorState(c: LocalCluster, id: string) {
   const store = new RedisAcceptorStore({

@@ -53,6 +53,12 @@ export class LearnerCore {
   private readonly undelivered = new Map<number, Value>();
   private highestKnown: number;
   private lastProgressTick = 0;
+  /**
+   * Catch-ups sent since the last delivery progress. Each waits twice as long as the one
+   * before (up to 8x catchupTicks): one catch-up draws up to 256 answers from every acceptor,
+   * proposer and learner, and a learner slowed by load must not ask again before they land.
+   */
+  private catchupsWithoutProgress = 0;
 
   private outPersist: Decision[] = [];
   private outMessages: Message[] = [];
@@ -135,8 +141,10 @@ export class LearnerCore {
       this.lastProgressTick = this.now;
       return;
     }
-    if (this.now - this.lastProgressTick < this.catchupTicks) return;
+    const wait = this.catchupTicks * Math.min(8, 2 ** this.catchupsWithoutProgress);
+    if (this.now - this.lastProgressTick < wait) return;
     this.lastProgressTick = this.now;
+    this.catchupsWithoutProgress++;
     if (this.plantedBug === PlantedBug.LearnerNoopGap && !this.undelivered.has(this.next)) {
       this.decide(this.next, NO_BALLOT, NOOP);
       return;
@@ -206,6 +214,7 @@ export class LearnerCore {
       this.outCommitted.push({ slot: this.next, value: v });
       this.next++;
       this.lastProgressTick = this.now;
+      this.catchupsWithoutProgress = 0;
       v = this.undelivered.get(this.next);
     }
   }

@@ -83,8 +83,8 @@ describe('LearnerCore: delivery', () => {
 });
 
 describe('LearnerCore: catch-up', () => {
-  test('a learner behind a heartbeat asks for a catch-up after catchupTicks, and again later',
-    () => {
+  test('a learner behind a heartbeat asks for a catch-up after catchupTicks, and again later, ' +
+    'each time waiting twice as long (up to 8x) until it makes progress', () => {
     const l = learner(undefined, { catchupTicks: 6 });
     tickN(l, 50); // idle and up to date: nothing to ask
     expect(ofType(drain(l).messages, 'catchup')).toEqual([]);
@@ -97,6 +97,16 @@ describe('LearnerCore: catch-up', () => {
     expect(ofType(r.messages, 'catchup'))
       .toEqual([{ type: 'catchup', from: 'l1', fromSlot: 0, toSlot: 4 }]);
     expect(r.events).toEqual([{ kind: 'catchup-requested', fromSlot: 0, toSlot: 4 }]);
+    // Backoff: 12, 24, then 48 ticks between requests while nothing is delivered.
+    for (const wait of [12, 24, 48, 48]) {
+      tickN(l, wait - 1);
+      expect(ofType(drain(l).messages, 'catchup')).toEqual([]);
+      l.tick();
+      expect(ofType(drain(l).messages, 'catchup')).toHaveLength(1);
+    }
+    // Progress resets it: the next gap is asked about after catchupTicks again.
+    l.step({ type: 'chosen', from: 'p1', ballot: bal(1, 'p1'), slot: 0, value: val('x') });
+    drain(l);
     tickN(l, 5);
     expect(ofType(drain(l).messages, 'catchup')).toEqual([]);
     l.tick();
