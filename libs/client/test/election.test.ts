@@ -118,6 +118,9 @@ describe('elect', () => {
     const [a, b, o] = await Promise.all([client(toy.cluster, 'app-a'),
       client(toy.cluster, 'app-b'), client(toy.cluster, 'obs')]);
     const holders = watchHolders(o, 'g');
+    // The observer reports the current holder first; electing before it has would fold the
+    // grant into that first report on a slow machine (3 reports instead of 4).
+    await until(() => holders.seen.length >= 1);
     const first = await a.elect('g', 'a', { ttlMs: 3000 });
     const t0 = Date.now();
     const second = b.elect('g', 'b', { ttlMs: 3000 });
