@@ -20,7 +20,8 @@ import {
 } from './election.js';
 import { ElectionView } from './election-view.js';
 import { type CommandId, SynodAbortedError, SynodConnectError } from './errors.js';
-import { proposeCommand, type Proposed } from './propose.js';
+import { batcherFor, type ProposeBatcher } from './batcher.js';
+import { proposeCommand, type ProposeContext, type Proposed, singleAttempt } from './propose.js';
 import { readEntries } from './read.js';
 import { type ClusterStatus, gatherStatus } from './status.js';
 import { anySignal, checkMs, checkUint } from './time.js';
@@ -43,6 +44,13 @@ export interface SynodClientOptions {
   readonly ownsTransport?: boolean;
   /** How the bus is named in error messages (e.g. the NATS URL); default `NATS`. */
   readonly serverName?: string;
+  /**
+   * Whether proposals started in the same turn of the event loop by the clients sharing this
+   * transport travel as one batch request (each command still chosen, answered and retried on
+   * its own); default true. A proposal that finds itself alone is sent as a single request.
+   * Off: every proposal attempt is its own request.
+   */
+  readonly batching?: boolean;
 }
 
 /** Settings of {@link SynodClient.connect}: the NATS server(s), credentials, and the client's. */
@@ -112,6 +120,7 @@ export class SynodClient {
   /** The election view shared by {@link elect} and {@link observe}, made on first use. */
   private elections: ElectionView | null = null;
   private readonly transport: Transport;
+  private readonly batcher: ProposeBatcher | undefined;
   private readonly ownsTransport: boolean;
   private readonly serverName: string;
   private readonly closing = (() => {
@@ -161,6 +170,8 @@ export class SynodClient {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.ownsTransport = opts.ownsTransport ?? false;
     this.serverName = opts.serverName ?? 'NATS';
+    this.batcher = opts.batching === false ? undefined
+      : batcherFor(transport, this.cluster, singleAttempt(transport, this.cluster));
   }
 
   /** The seq the next {@link propose} without a `seq` option will use. */
@@ -335,8 +346,9 @@ export class SynodClient {
     if (this.ownsTransport) await this.transport.close();
   }
 
-  private context(): { transport: Transport; cluster: string; server: string } {
-    return { transport: this.transport, cluster: this.cluster, server: this.serverName };
+  private context(): ProposeContext {
+    const c = { transport: this.transport, cluster: this.cluster, server: this.serverName };
+    return this.batcher === undefined ? c : { ...c, batcher: this.batcher };
   }
 
   private checkOpen(): void {
@@ -355,4 +367,7 @@ function checkOptions(o: SynodClientOptions): void {
   }
   if (o.nextSeq !== undefined) checkUint(o.nextSeq, 'nextSeq');
   if (o.timeoutMs !== undefined) checkMs(o.timeoutMs, 'timeoutMs');
+  if (o.batching !== undefined && typeof o.batching !== 'boolean') {
+    throw new TypeError(`batching must be true or false, got ${JSON.stringify(o.batching)}`);
+  }
 }

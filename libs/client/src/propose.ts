@@ -8,7 +8,8 @@ import {
 } from '@opentelemetry/api';
 import { decode, encode, ERROR_HEADER, subjectFor } from '@synod/codec';
 import type { Command, Message, MsgRequest } from '@synod/protocol';
-import { type Headers, type Transport, TransportTimeoutError } from '@synod/runtime';
+import type { Headers, Transport } from '@synod/runtime';
+import { type Attempt, attemptOf, attemptOfError, type ProposeBatcher } from './batcher.js';
 import {
   type CommandId,
   SynodAbortedError,
@@ -35,22 +36,13 @@ export const ATTEMPT_TIMEOUT_MS = 1000;
  */
 export const MIN_ATTEMPT_MS = 100;
 
-/** What one attempt ended with. `reached` attempts may have put the command in a proposer. */
-type Attempt =
-  | { readonly kind: 'chosen'; readonly slot: number }
-  | { readonly kind: 'overloaded' }
-  | { readonly kind: 'redirect'; readonly leader: string | null }
-  | { readonly kind: 'no-responders' }
-  | { readonly kind: 'timeout' }
-  | { readonly kind: 'bad-reply'; readonly detail: string; readonly cause?: unknown }
-  | { readonly kind: 'error'; readonly cause: unknown }
-  | { readonly kind: 'aborted' };
-
 /** What {@link proposeCommand} needs from the client. */
 export interface ProposeContext {
   readonly transport: Transport;
   readonly cluster: string;
   readonly server: string;
+  /** Coalesces attempts started in the same turn into one batch request; absent: one each. */
+  readonly batcher?: ProposeBatcher;
 }
 
 /** Tallies of a proposal's attempts, from which the final error is chosen. */
@@ -137,8 +129,10 @@ async function proposeTraced(
     if (signal.aborted) throw abortedError(cmd, t, signal);
     if (remaining <= 0 || (t.attempts > 0 && remaining < MIN_ATTEMPT_MS)) break;
     t.attempts++;
-    const r = await attempt(ctx.transport, subject, data, cmd,
-      Math.min(ATTEMPT_TIMEOUT_MS, remaining), signal, headers);
+    const attemptMs = Math.min(ATTEMPT_TIMEOUT_MS, remaining);
+    const r = ctx.batcher === undefined
+      ? await attempt(ctx.transport, subject, data, cmd, attemptMs, signal, headers)
+      : await batchedAttempt(ctx.batcher, cmd, attemptMs, signal, headers);
     if (r.kind === 'chosen') return { slot: r.slot, clientId: cmd.clientId, seq: cmd.seq };
     const waitMs = record(t, r, ++failures);
     const slack = deadline - Date.now() - MIN_ATTEMPT_MS;
@@ -185,6 +179,30 @@ function record(t: Tally, r: Exclude<Attempt, { kind: 'chosen' }>, failures: num
   }
 }
 
+async function batchedAttempt(
+  batcher: ProposeBatcher,
+  cmd: Command,
+  timeoutMs: number,
+  signal: AbortSignal,
+  headers: Headers | undefined,
+): Promise<Attempt> {
+  const r = await raceAbort(batcher.submit(cmd, timeoutMs, signal, headers), signal);
+  return r === ABORTED ? { kind: 'aborted' } : r;
+}
+
+/** One attempt as the ordinary single `request` (also what a batch of one is sent as). */
+export function singleAttempt(
+  transport: Transport,
+  cluster: string,
+): (cmd: Command, timeoutMs: number, signal: AbortSignal, headers: Headers | undefined) =>
+  Promise<Attempt> {
+  return (cmd, timeoutMs, signal, headers) => {
+    const msg: MsgRequest = { type: 'request', from: cmd.clientId, cmd };
+    return attempt(transport, subjectFor(cluster, msg), encode(msg), cmd, timeoutMs, signal,
+      headers);
+  };
+}
+
 async function attempt(
   transport: Transport,
   subject: string,
@@ -199,10 +217,7 @@ async function attempt(
     const opts = headers === undefined ? { timeoutMs } : { timeoutMs, headers };
     reply = await raceAbort(transport.request(subject, data, opts), signal);
   } catch (e) {
-    if (e instanceof TransportTimeoutError) {
-      return e.code === 'NO_RESPONDERS' ? { kind: 'no-responders' } : { kind: 'timeout' };
-    }
-    return { kind: 'error', cause: e };
+    return attemptOfError(e);
   }
   if (reply === ABORTED) return { kind: 'aborted' };
   const remoteError = reply.headers[ERROR_HEADER];
@@ -219,14 +234,7 @@ async function attempt(
     m.seq !== cmd.seq) {
     return { kind: 'bad-reply', detail: `a reply was not the response to ${commandName(cmd)}` };
   }
-  switch (m.outcome.status) {
-    case 'chosen':
-      return { kind: 'chosen', slot: m.outcome.slot };
-    case 'overloaded':
-      return { kind: 'overloaded' };
-    case 'redirect':
-      return { kind: 'redirect', leader: m.outcome.leader };
-  }
+  return attemptOf(m.outcome);
 }
 
 function commandName(c: CommandId): string {

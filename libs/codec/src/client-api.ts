@@ -1,4 +1,4 @@
-import type { Value } from '@synod/protocol';
+import { type Command, commandKey, type Outcome, type Value } from '@synod/protocol';
 import { DecodeError, DecodeReason } from './errors.js';
 import { type Limits, resolveLimits } from './limits.js';
 import { fieldReaders as F } from './validate.js';
@@ -61,8 +61,40 @@ export function logPattern(cluster: string): string {
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/**
+ * Most commands in one propose batch. A batch's commands are queued one by one at the
+ * proposer (they may land in different slots); the bound keeps one message's work small.
+ */
+export const MAX_PROPOSE_BATCH = 256;
+
+/** W3C `traceparent`: version, trace id, parent span id, flags. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * `propose` batch: several commands, often of different clients, in one request to the
+ * proposers' queue group (`synod.<c>.propose`). Each command keeps its own identity
+ * `(clientId, seq)` and is deduplicated, chosen and answered exactly as if it had come alone;
+ * `traces[i]`, when given, is command i's W3C `traceparent` (null for none).
+ */
+export interface ProposeBatch {
+  readonly cmds: readonly Command[];
+  readonly traces?: readonly (string | null)[];
+}
+
+/** The answer to a {@link ProposeBatch}: `outcomes[i]` is command i's. */
+export interface ProposeBatchReply {
+  readonly outcomes: readonly Outcome[];
+}
+
+/** Subject of propose batches (proposers answer in their client queue group). */
+export function proposeSubject(cluster: string): string {
+  return `synod.${cluster}.propose`;
+}
+
 /** Encodes a client API document with its version field. */
-export function encodeApi(doc: ReadRequest | ReadReply | LogEvent): Uint8Array {
+export function encodeApi(
+  doc: ReadRequest | ReadReply | LogEvent | ProposeBatch | ProposeBatchReply,
+): Uint8Array {
   return enc.encode(JSON.stringify({ v: CLIENT_API_VERSION, ...doc }));
 }
 
@@ -136,4 +168,55 @@ export function decodeLogEvent(bytes: Uint8Array, limits?: Partial<Limits>): Log
     learner: F.readNodeId(F.own(o, 'learner'), '', 'learner', lim),
     entries: readEntries(F.own(o, 'entries'), lim),
   };
+}
+
+/**
+ * Decodes a propose batch, or throws {@link DecodeError}: 1 to {@link MAX_PROPOSE_BATCH}
+ * commands, each valid under `limits`, no command twice, and traces (if any) one per command.
+ */
+export function decodeProposeBatch(bytes: Uint8Array, limits?: Partial<Limits>): ProposeBatch {
+  const lim = resolveLimits(limits);
+  const o = parse(bytes, lim);
+  F.checkKeys(o, ['cmds'], ['traces'], '', 'v');
+  const arr = F.readArray(F.own(o, 'cmds'), 'cmds', MAX_PROPOSE_BATCH, 'MAX_PROPOSE_BATCH');
+  if (arr.length === 0) F.fail(DecodeReason.BadField, 'cmds', 'a batch holds at least one command');
+  const seen = new Set<string>();
+  const cmds = arr.map((c, i) => {
+    const cmd = F.readCommand(c, `cmds[${i}]`, lim);
+    const key = commandKey(cmd);
+    if (seen.has(key)) F.fail(DecodeReason.BadField, `cmds[${i}]`, `${key} appears twice`);
+    seen.add(key);
+    return cmd;
+  });
+  const rawTraces = F.own(o, 'traces');
+  if (rawTraces === undefined) return { cmds };
+  const t = F.readArray(rawTraces, 'traces', cmds.length, 'commands in the batch');
+  if (t.length !== cmds.length) {
+    F.fail(DecodeReason.BadField, 'traces', `${t.length} traces for ${cmds.length} commands`);
+  }
+  const traces = t.map((x, i) => {
+    if (x === null) return null;
+    if (typeof x !== 'string' || !TRACEPARENT.test(x)) {
+      return F.fail(DecodeReason.BadField, `traces[${i}]`, 'not a W3C traceparent or null');
+    }
+    return x;
+  });
+  return { cmds, traces };
+}
+
+/** Decodes the reply to a batch of `expected` commands, or throws {@link DecodeError}. */
+export function decodeProposeBatchReply(
+  bytes: Uint8Array,
+  expected: number,
+  limits?: Partial<Limits>,
+): ProposeBatchReply {
+  const lim = resolveLimits(limits);
+  const o = parse(bytes, lim);
+  F.checkKeys(o, ['outcomes'], [], '', 'v');
+  const arr = F.readArray(F.own(o, 'outcomes'), 'outcomes', MAX_PROPOSE_BATCH,
+    'MAX_PROPOSE_BATCH');
+  if (arr.length !== expected) {
+    F.fail(DecodeReason.BadField, 'outcomes', `${arr.length} outcomes for ${expected} commands`);
+  }
+  return { outcomes: arr.map((x, i) => F.readOutcome(x, `outcomes[${i}]`, lim)) };
 }

@@ -401,5 +401,6 @@ function fail(reason: DecodeReason, path: string, detail: string): never {
  * exported from the package index.
  */
 export const fieldReaders = {
-  readValue, readUint, readObj, readArray, readNodeId, checkKeys, own, fail,
+  readValue, readUint, readObj, readArray, readNodeId, checkKeys, own, fail, readCommand,
+  readOutcome,
 };

@@ -2,6 +2,7 @@ import {
   isValidToken,
   logPattern,
   logSubject,
+  proposeSubject,
   publicationsFor,
   readSubject,
   ROUTES,
@@ -112,7 +113,8 @@ export function natsPrincipals(pools: NodePools): NatsPrincipal[] {
  *   `subscriptionsFor`; without, the same with `*` in the sender (publish) or target
  *   (subscribe) token.
  * - Client API: learners publish deliveries on `synod.<c>.log.<learner>` and answer reads on
- *   `synod.<c>.read`; clients publish reads and may watch every learner's log.
+ *   `synod.<c>.read`; clients publish reads and may watch every learner's log; clients publish
+ *   propose batches on `synod.<c>.propose`, which proposers answer.
  * - Status: every service answers on `synod.<c>.status`; clients ask there.
  * - Replies: services answer through `allow_responses`; clients, who make requests, subscribe
  *   to their reply inboxes (`_INBOX.>`).
@@ -129,13 +131,14 @@ export function natsPermissions(cluster: string, role: Role, id: string | null):
     ({ publish: pub, subscribe: sub, subscribeDeny: longerDenials(sub), allowResponses });
   switch (role) {
     case 'acceptor':
-    case 'proposer':
       return make(publish, [...subscribe, status], true);
+    case 'proposer':
+      return make(publish, [...subscribe, proposeSubject(cluster), status], true);
     case 'learner':
       return make([...publish, id === null ? logPattern(cluster) : logSubject(cluster, id)],
         [...subscribe, readSubject(cluster), status], true);
     case 'client':
-      return make([...publish, readSubject(cluster), status],
+      return make([...publish, proposeSubject(cluster), readSubject(cluster), status],
         [...subscribe, logPattern(cluster), INBOX_PATTERN], false);
   }
 }

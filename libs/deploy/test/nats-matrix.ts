@@ -54,7 +54,8 @@ export function subjectUniverse(): string[] {
     }
   }
   out.push(
-    `synod.${CLUSTER}.read`, `synod.${CLUSTER}.status`,
+    `synod.${CLUSTER}.read`, `synod.${CLUSTER}.status`, `synod.${CLUSTER}.propose`,
+    `synod.${CLUSTER}.propose.c1`, 'synod.other.propose',
     `synod.${CLUSTER}.log.l1`, `synod.${CLUSTER}.log.l2`, `synod.${CLUSTER}.log.zz`,
     `synod.${CLUSTER}.log.a1.x`,
     `synod.${CLUSTER}.prepare`, `synod.${CLUSTER}.prepare.p1.a1.x`, `synod.${CLUSTER}.bogus.p1`,
@@ -82,7 +83,9 @@ function formAllowed(type: MsgType, addressed: boolean): boolean {
 export function mayPublish(p: TestPrincipal, s: string): boolean {
   const t = s.split('.');
   if (t[0] !== 'synod' || t[1] !== CLUSTER) return false;
-  if (t.length === 3) return p.role === 'client' && (t[2] === 'read' || t[2] === 'status');
+  if (t.length === 3) {
+    return p.role === 'client' && (t[2] === 'read' || t[2] === 'status' || t[2] === 'propose');
+  }
   // A learner publishes its deliveries on its own log subject only.
   if (t[2] === 'log') {
     return t.length === 4 && p.role === 'learner' && (p.id === null || t[3] === p.id);
@@ -105,6 +108,7 @@ export function maySubscribeConcrete(p: TestPrincipal, s: string): boolean {
   if (t.length === 3) {
     if (t[2] === 'status') return SERVICES.includes(p.role);
     if (t[2] === 'read') return p.role === 'learner';
+    if (t[2] === 'propose') return p.role === 'proposer';
     return false;
   }
   if (t[2] === 'log') return t.length === 4 && p.role === 'client';
@@ -118,7 +122,8 @@ export function maySubscribeConcrete(p: TestPrincipal, s: string): boolean {
 }
 
 /** Values a `*` can stand for when a pattern is expanded. */
-const TOKEN_POOL = [...IDS, ...MSG_TYPES, 'read', 'status', 'log', CLUSTER, 'other', 'x'];
+const TOKEN_POOL = [...IDS, ...MSG_TYPES, 'read', 'status', 'log', 'propose', CLUSTER, 'other',
+  'x'];
 
 /** Concrete subjects that a pattern matches, from {@link TOKEN_POOL} (`>` up to 3 tokens). */
 export function expand(pattern: string): string[] {

@@ -1,9 +1,13 @@
 import {
+  decodeProposeBatch,
   DecodeError,
   encode,
+  encodeApi,
+  ERROR_HEADER,
   EncodeError,
   type Limits,
   SubjectError,
+  proposeSubject,
   subjectFor,
   subscriptionsFor,
   tryDecodeDelivery,
@@ -14,6 +18,8 @@ import {
   type Decision,
   describeMessage,
   type Message,
+  type MsgRequest,
+  type Outcome,
   type Ready,
   type Role,
 } from '@synod/protocol';
@@ -111,11 +117,21 @@ interface Intake {
   readonly subject: string;
   readonly opts: SubscribeOptions;
   sub: Subscription | null;
+  /** Deliveries are propose batches (client API), not protocol messages. */
+  readonly batches?: boolean;
 }
 
 interface PendingReply {
   readonly msg: TransportMessage;
   readonly expires: number;
+}
+
+/** A propose batch waiting for the core's response to each of its commands. */
+interface PendingBatch {
+  readonly msg: TransportMessage;
+  readonly expires: number;
+  readonly outcomes: (Outcome | undefined)[];
+  missing: number;
 }
 
 /**
@@ -132,8 +148,10 @@ export class CoreDriver<P> {
   private readonly o: DriverOptions<P>;
   private readonly subs: Subscription[] = [];
   private readonly replies = new Map<string, PendingReply>();
-  /** The client request subscription of a proposer, which {@link setClientIntake} toggles. */
-  private intake: Intake | null = null;
+  /** `<clientId>|<clientId>#<seq>` of a batched command -> its batch and index in it. */
+  private readonly batched = new Map<string, { batch: PendingBatch; index: number }>();
+  /** A proposer's client subscriptions (requests, batches), which {@link setClientIntake} toggles. */
+  private readonly intakes: Intake[] = [];
   /** The broadcast vote subscription, which {@link setVoteIntake} toggles. */
   private voteIntake: Intake | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -162,7 +180,8 @@ export class CoreDriver<P> {
       const opts = isClientRequests && this.o.requestQueue !== undefined
         ? { queue: this.o.requestQueue } : {};
       if (isClientRequests) {
-        this.intake = { subject, opts, sub: null };
+        this.intakes.push({ subject, opts, sub: null },
+          { subject: proposeSubject(cluster), opts, sub: null, batches: true });
         this.setClientIntake(true);
       } else if (subject === `synod.${cluster}.accepted.*`) {
         this.voteIntake = { subject, opts, sub: null };
@@ -182,7 +201,7 @@ export class CoreDriver<P> {
    * forward-and-answer hops through the follower.
    */
   setClientIntake(open: boolean): void {
-    this.toggle(this.intake, open);
+    for (const i of this.intakes) this.toggle(i, open);
   }
 
   /**
@@ -197,8 +216,9 @@ export class CoreDriver<P> {
   private toggle(intake: Intake | null, open: boolean): void {
     if (intake === null || this.stopped || open === (intake.sub !== null)) return;
     if (open) {
-      intake.sub = this.o.transport.subscribe(intake.subject, (m) => this.onDelivery(m),
-        intake.opts);
+      const handler = intake.batches === true
+        ? (m: TransportMessage) => this.onBatch(m) : (m: TransportMessage) => this.onDelivery(m);
+      intake.sub = this.o.transport.subscribe(intake.subject, handler, intake.opts);
     } else {
       intake.sub?.unsubscribe();
       intake.sub = null;
@@ -228,7 +248,7 @@ export class CoreDriver<P> {
     if (this.timer !== null) clearInterval(this.timer);
     for (const s of this.subs) s.unsubscribe();
     this.subs.length = 0;
-    for (const i of [this.intake, this.voteIntake]) {
+    for (const i of [...this.intakes, this.voteIntake]) {
       i?.sub?.unsubscribe();
       if (i !== null) i.sub = null;
     }
@@ -261,6 +281,53 @@ export class CoreDriver<P> {
     this.o.onMessage?.(m);
     this.giveTime();
     this.o.core.step(m);
+    this.pump();
+  }
+
+  /**
+   * A propose batch (client API): each command is stepped as the request it would have been
+   * alone (`from` its client), and the batch is answered once the core has answered every one
+   * of them. A batch that does not decode is refused as a whole, counted and logged, and
+   * answered with the reason in the error header; nothing of it reaches the core.
+   */
+  private onBatch(t: TransportMessage): void {
+    if (this.stopped || this.failed) return;
+    let cmds;
+    let traces;
+    try {
+      ({ cmds, traces } = decodeProposeBatch(t.data, this.o.limits));
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.reject(`decode:${e.reason}`, t.subject, e.message);
+      if (t.reply !== undefined) {
+        this.o.transport.respond(t, new Uint8Array(0), { [ERROR_HEADER]: `decode:${e.reason}` });
+      }
+      return;
+    }
+    this.counts.delivered++;
+    const batch: PendingBatch | null = t.reply === undefined ? null : {
+      msg: t, expires: Date.now() + (this.o.replyTtlMs ?? 30_000),
+      outcomes: new Array<Outcome | undefined>(cmds.length).fill(undefined), missing: cmds.length,
+    };
+    if (batch !== null && this.batched.size + cmds.length > 100_000) this.expireReplies(true);
+    this.giveTime();
+    for (let i = 0; i < cmds.length; i++) {
+      const cmd = cmds[i] as MsgRequest['cmd'];
+      const m: MsgRequest = { type: 'request', from: cmd.clientId, cmd };
+      if (batch !== null) {
+        this.batched.set(`${cmd.clientId}|${commandKey(cmd)}`, { batch, index: i });
+      }
+      const tp = traces?.[i];
+      const hooks = this.o.hooks;
+      if (hooks?.onInbound !== undefined) {
+        hooks.onInbound(m, {
+          subject: t.subject, data: t.data, reply: undefined,
+          headers: tp == null ? {} : { traceparent: tp },
+        });
+      }
+      this.o.onMessage?.(m);
+      this.o.core.step(m);
+    }
     this.pump();
   }
 
@@ -330,6 +397,7 @@ export class CoreDriver<P> {
   }
 
   private send(m: Message): void {
+    if (m.type === 'response' && this.batched.size > 0 && this.answerBatched(m)) return;
     let data: Uint8Array;
     try {
       data = encode(m, this.o.limits);
@@ -365,6 +433,29 @@ export class CoreDriver<P> {
     this.o.hooks?.onSent?.(m, subject);
   }
 
+  /**
+   * Records a response that a batch waits for; true when one did (the response is then not
+   * published on its own, unless a single request for the same command waits too). The batch
+   * is answered when its last outcome is in.
+   */
+  private answerBatched(m: Message & { type: 'response' }): boolean {
+    const key = `${m.to}|${commandKey(m)}`;
+    const w = this.batched.get(key);
+    if (w === undefined) return false;
+    this.batched.delete(key);
+    const b = w.batch;
+    if (b.outcomes[w.index] === undefined) {
+      b.outcomes[w.index] = m.outcome;
+      b.missing--;
+    }
+    this.o.hooks?.onSent?.(m, b.msg.reply ?? '');
+    if (b.missing === 0) {
+      this.o.transport.respond(b.msg, encodeApi({ outcomes: b.outcomes as Outcome[] }));
+      this.counts.sent++;
+    }
+    return !this.replies.has(key);
+  }
+
   private rememberReply(from: string, key: string, t: TransportMessage): void {
     const ttl = this.o.replyTtlMs ?? 30_000;
     if (this.replies.size >= 100_000) this.expireReplies(true);
@@ -372,6 +463,13 @@ export class CoreDriver<P> {
   }
 
   private expireReplies(force = false): void {
+    if (this.batched.size > 0) {
+      const now = Date.now();
+      for (const [k, w] of this.batched) {
+        if (force || w.batch.expires <= now) this.batched.delete(k);
+        if (force && this.batched.size < 50_000) break;
+      }
+    }
     if (this.replies.size === 0) return;
     const now = Date.now();
     for (const [k, p] of this.replies) {

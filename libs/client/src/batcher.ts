@@ -1,0 +1,191 @@
+import {
+  decodeProposeBatchReply,
+  encodeApi,
+  ERROR_HEADER,
+  MAX_PROPOSE_BATCH,
+  proposeSubject,
+  resolveLimits,
+} from '@synod/codec';
+import type { Command, Outcome } from '@synod/protocol';
+import { type Headers, type Transport, TransportTimeoutError } from '@synod/runtime';
+
+/** What one attempt ended with. `reached` attempts may have put the command in a proposer. */
+export type Attempt =
+  | { readonly kind: 'chosen'; readonly slot: number }
+  | { readonly kind: 'overloaded' }
+  | { readonly kind: 'redirect'; readonly leader: string | null }
+  | { readonly kind: 'no-responders' }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'bad-reply'; readonly detail: string; readonly cause?: unknown }
+  | { readonly kind: 'error'; readonly cause: unknown }
+  | { readonly kind: 'aborted' };
+
+/** The attempt a proposer's outcome for a command stands for. */
+export function attemptOf(o: Outcome): Attempt {
+  switch (o.status) {
+    case 'chosen':
+      return { kind: 'chosen', slot: o.slot };
+    case 'overloaded':
+      return { kind: 'overloaded' };
+    case 'redirect':
+      return { kind: 'redirect', leader: o.leader };
+  }
+}
+
+/** The attempt a failed request stands for, for every command it carried. */
+export function attemptOfError(e: unknown): Attempt {
+  if (e instanceof TransportTimeoutError) {
+    return e.code === 'NO_RESPONDERS' ? { kind: 'no-responders' } : { kind: 'timeout' };
+  }
+  return { kind: 'error', cause: e };
+}
+
+/** One command's attempt waiting in a {@link ProposeBatcher}. */
+interface Item {
+  readonly cmd: Command;
+  readonly timeoutMs: number;
+  readonly traceparent: string | null;
+  readonly signal: AbortSignal;
+  readonly size: number;
+  readonly resolve: (a: Attempt) => void;
+}
+
+/** Sends one command alone (the ordinary `request`), for a batch of one. */
+export type SingleAttempt = (cmd: Command, timeoutMs: number, signal: AbortSignal,
+  headers: Headers | undefined) => Promise<Attempt>;
+
+/** Bytes of a batch besides its commands' payloads: room for ids, seqs and traces. */
+const PER_COMMAND_OVERHEAD = 256;
+
+/**
+ * Coalesces the attempts that proposals on one transport start in the same turn of the event
+ * loop into one `propose` batch request (client API, `synod.<c>.propose`), so that 64 callers
+ * sharing a connection cost the bus, the leader and themselves one request and one reply
+ * instead of 64 of each. Nothing waits for company: the batch leaves on the next turn
+ * (`setImmediate`), and an attempt that finds itself alone goes out as the ordinary single
+ * request. Each command keeps its identity, deadline and retries (the caller's loop decides
+ * what to do with each outcome); a failed batch request fails every command in it the way a
+ * failed single request would (timeout: outcome unknown; no responders: nothing proposed).
+ */
+export class ProposeBatcher {
+  private queue: Item[] = [];
+  private keys = new Set<string>();
+  private scheduled = false;
+  private readonly maxBytes: number;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly cluster: string,
+    private readonly single: SingleAttempt,
+  ) {
+    // Half the wire limit for payloads: JSON escaping and the envelope fit in the rest; a batch
+    // that still encodes too large is split in two (see send).
+    this.maxBytes = Math.floor(resolveLimits().maxMessageBytes / 2);
+  }
+
+  /** Queues one attempt; resolves with its outcome (never rejects). */
+  submit(cmd: Command, timeoutMs: number, signal: AbortSignal,
+    headers: Headers | undefined): Promise<Attempt> {
+    return new Promise<Attempt>((resolve) => {
+      const key = `${cmd.clientId}#${cmd.seq}`;
+      // The same command twice in a batch is refused by proposers: send the earlier ones first.
+      if (this.keys.has(key)) this.flush();
+      this.keys.add(key);
+      this.queue.push({
+        cmd, timeoutMs, signal, resolve, traceparent: headers?.traceparent ?? null,
+        size: cmd.payload.length * 3 + cmd.clientId.length + PER_COMMAND_OVERHEAD,
+      });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const items = this.queue.filter((i) => {
+      if (!i.signal.aborted) return true;
+      i.resolve({ kind: 'aborted' });
+      return false;
+    });
+    this.queue = [];
+    this.keys = new Set();
+    let chunk: Item[] = [];
+    let bytes = 0;
+    for (const it of items) {
+      if (chunk.length > 0 &&
+        (chunk.length >= MAX_PROPOSE_BATCH || bytes + it.size > this.maxBytes)) {
+        this.send(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(it);
+      bytes += it.size;
+    }
+    if (chunk.length > 0) this.send(chunk);
+  }
+
+  private send(items: Item[]): void {
+    if (items.length === 1) {
+      const it = items[0] as Item;
+      const headers = it.traceparent === null ? undefined : { traceparent: it.traceparent };
+      void this.single(it.cmd, it.timeoutMs, it.signal, headers).then(it.resolve);
+      return;
+    }
+    const traced = items.some((i) => i.traceparent !== null);
+    const data = encodeApi({
+      cmds: items.map((i) => i.cmd),
+      ...(traced ? { traces: items.map((i) => i.traceparent) } : {}),
+    });
+    if (data.byteLength > resolveLimits().maxMessageBytes) {
+      const half = Math.ceil(items.length / 2);
+      this.send(items.slice(0, half));
+      this.send(items.slice(half));
+      return;
+    }
+    let timeoutMs = Infinity;
+    for (const i of items) timeoutMs = Math.min(timeoutMs, i.timeoutMs);
+    this.transport.request(proposeSubject(this.cluster), data, { timeoutMs }).then(
+      (reply) => {
+        const refused = reply.headers[ERROR_HEADER];
+        if (refused !== undefined) {
+          const a: Attempt = { kind: 'bad-reply', detail: `a proposer refused the batch: ${refused}` };
+          for (const i of items) i.resolve(a);
+          return;
+        }
+        let outcomes: readonly Outcome[];
+        try {
+          outcomes = decodeProposeBatchReply(reply.data, items.length).outcomes;
+        } catch (e) {
+          const a: Attempt = { kind: 'bad-reply', detail: 'a batch reply did not decode', cause: e };
+          for (const i of items) i.resolve(a);
+          return;
+        }
+        items.forEach((it, k) => it.resolve(attemptOf(outcomes[k] as Outcome)));
+      },
+      (e: unknown) => {
+        const a = attemptOfError(e);
+        for (const i of items) i.resolve(a);
+      },
+    );
+  }
+}
+
+const batchers = new WeakMap<Transport, Map<string, ProposeBatcher>>();
+
+/** The batcher of `transport` for `cluster`: shared by every client over that transport. */
+export function batcherFor(transport: Transport, cluster: string, single: SingleAttempt):
+  ProposeBatcher {
+  let m = batchers.get(transport);
+  if (m === undefined) {
+    m = new Map();
+    batchers.set(transport, m);
+  }
+  let b = m.get(cluster);
+  if (b === undefined) {
+    b = new ProposeBatcher(transport, cluster, single);
+    m.set(cluster, b);
+  }
+  return b;
+}
