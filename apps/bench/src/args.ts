@@ -15,6 +15,7 @@ export interface BenchOptions {
   readonly json: boolean;
   readonly proposers: number;
   readonly connections: number;
+  readonly clientBatching: boolean;
   readonly loadgens: number;
   readonly timeoutMs: number;
   readonly profile: readonly ('acceptor' | 'proposer' | 'learner')[];
@@ -54,6 +55,10 @@ Options:
   --json               print the results as JSON on stdout (tables go to stderr)
   --proposers N        proposers in the Synod cluster (default 2)
   --connections N      NATS connections (or etcd channels) shared by the clients (default 4)
+  --client-batching on|off
+                       whether Synod clients sharing a connection send the proposals they
+                       start in the same event-loop turn as one batch request (default on,
+                       as SynodClient does; off: one request per proposal)
   --loadgens N         load-generator processes (default 1)
   --timeout-ms MS      deadline of one operation (default 10000)
   --profile ROLE       CPU-profile a role's processes (acceptor, proposer or learner;
@@ -90,6 +95,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       substrate: { type: 'boolean' }, latency: { type: 'boolean' }, count: { type: 'string' },
       'gap-ms': { type: 'string' }, smoke: { type: 'boolean' }, json: { type: 'boolean' },
       proposers: { type: 'string' }, connections: { type: 'string' },
+      'client-batching': { type: 'string' },
       loadgens: { type: 'string' }, 'timeout-ms': { type: 'string' },
       profile: { type: 'string', multiple: true }, env: { type: 'string', multiple: true },
       out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -108,6 +114,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     }
     return p;
   });
+  const cb = values['client-batching'] ?? 'on';
+  if (cb !== 'on' && cb !== 'off') {
+    throw new Error(`--client-batching takes on or off, got ${JSON.stringify(cb)}`);
+  }
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
     const eq = kv.indexOf('=');
@@ -125,6 +135,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     smoke: values.smoke === true, json: values.json === true,
     proposers: int('proposers', values.proposers, 2, 1, 9),
     connections: int('connections', values.connections, 4, 1, 1000),
+    clientBatching: cb === 'on',
     loadgens: int('loadgens', values.loadgens, 1, 1, 16),
     timeoutMs: int('timeout-ms', values['timeout-ms'], 10_000, 100, 600_000),
     profile, env, out: values.out, help: values.help === true,

@@ -2,7 +2,13 @@ import type { HistogramData } from './histogram.js';
 
 /** What a load generator drives. */
 export type Target =
-  | { readonly kind: 'synod'; readonly natsUrl: string; readonly cluster: string }
+  | {
+    readonly kind: 'synod';
+    readonly natsUrl: string;
+    readonly cluster: string;
+    /** Whether clients sharing a connection coalesce their proposals (SynodClient `batching`). */
+    readonly batching: boolean;
+  }
   | { readonly kind: 'etcd'; readonly endpoints: readonly string[] }
   | {
     readonly kind: 'substrate';

@@ -45,7 +45,10 @@ async function synodDriver(t: Extract<Target, { kind: 'synod' }>, c: LoadCommand
   const conns = await natsConnections(t.natsUrl, Math.min(c.connections, c.concurrency));
   const clients = Array.from({ length: c.concurrency }, (_, i) => new SynodClient(
     conns[i % conns.length] as Transport,
-    { cluster: t.cluster, clientId: `bench-${process.pid}-${i}`, timeoutMs: c.timeoutMs }));
+    {
+      cluster: t.cluster, clientId: `bench-${process.pid}-${i}`, timeoutMs: c.timeoutMs,
+      batching: t.batching,
+    }));
   const ops = clients.map((client, i) => {
     const payload = payloadOf(c.valueSize, i);
     return async (): Promise<Done> => ({ values: 1, slot: (await client.propose(payload)).slot });

@@ -227,7 +227,9 @@ async function main(): Promise<void> {
   const rss: Record<string, Array<[number, number]>> = {};
   const started = Date.now();
   const starters: Array<() => Promise<System>> = [
-    () => startSynod({ root: ROOT, proposers: o.proposers, env: o.env, roleEnv }),
+    () => startSynod({
+      root: ROOT, proposers: o.proposers, env: o.env, roleEnv, clientBatching: o.clientBatching,
+    }),
   ];
   if (o.vs.includes('etcd')) starters.push(startEtcd);
   if (o.substrate) starters.push(() => startSubstrate(__dirname));

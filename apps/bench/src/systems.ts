@@ -48,6 +48,8 @@ export interface SynodSettings {
   readonly env: Readonly<Record<string, string>>;
   /** Per-role extra environment (the CPU profiler). */
   readonly roleEnv: Partial<Record<'acceptor' | 'proposer' | 'learner', Record<string, string>>>;
+  /** Whether the load generator's clients coalesce proposals (`--client-batching`). */
+  readonly clientBatching: boolean;
 }
 
 /** Bundles the three services (as `npm start` does) so that the cluster runs current code. */
@@ -112,7 +114,9 @@ export async function startSynod(s: SynodSettings): Promise<System> {
       ]),
       { id: 'nats', role: 'nats', pid: nats.pid },
     ],
-    target: () => ({ kind: 'synod', natsUrl: nats.url, cluster: 'bench' }),
+    target: () => ({
+      kind: 'synod', natsUrl: nats.url, cluster: 'bench', batching: s.clientBatching,
+    }),
     async stop() {
       await observer.close();
       await cluster.stop();

@@ -33,7 +33,9 @@ describe('parseBenchArgs', () => {
   it('has the documented defaults', () => {
     const o = parseBenchArgs([]);
     expect(o.concurrency).toEqual([1, 8, 64]);
-    expect(o).toMatchObject({ durationS: 10, warmupS: 3, valueSize: 128, substrate: false });
+    expect(o).toMatchObject({ durationS: 10, warmupS: 3, valueSize: 128, substrate: false,
+      clientBatching: true });
+    expect(parseBenchArgs(['--client-batching', 'off']).clientBatching).toBe(false);
   });
 
   it('reads lists, repeated options and K=V pairs', () => {
@@ -53,6 +55,7 @@ describe('parseBenchArgs', () => {
     expect(() => parseBenchArgs(['--vs', 'zookeeper'])).toThrow(/--vs/);
     expect(() => parseBenchArgs(['--concurrency', '0'])).toThrow(/--concurrency/);
     expect(() => parseBenchArgs(['--env', 'nonsense'])).toThrow(/--env/);
+    expect(() => parseBenchArgs(['--client-batching', 'yes'])).toThrow(/--client-batching/);
     expect(() => parseBenchArgs(['--frobnicate'])).toThrow();
   });
 });

@@ -152,6 +152,36 @@ describe('tracing across real processes', () => {
     expect(text).toContain('<== quorum');
   });
 
+  test('proposals that travel in one batch keep a trace each: the proposer joins every ' +
+    'command to its own caller', async () => {
+    const rs = await Promise.all(['b1', 'b2', 'b3', 'b4'].map((p) => cl.propose(p)));
+    const ids = rs.map((r) => `${r.clientId}#${r.seq}`);
+    const first = (id: string): StoredSpan | undefined => {
+      const [propose] = by(SpanName.Propose, (s) => attr(s, Attr.RequestId) === id);
+      return propose === undefined ? undefined
+        : by(SpanName.Request, (s) => s.parentSpanId === propose.spanId)[0];
+    };
+    await eventually(() => ids.every((id) => first(id) !== undefined), 15_000,
+      'a proposer request span under each propose span');
+    const traces = new Set<string>();
+    rs.forEach((r, i) => {
+      const id = ids[i] as string;
+      const [propose] = by(SpanName.Propose, (s) => attr(s, Attr.RequestId) === id);
+      const request = first(id) as StoredSpan;
+      traces.add(request.traceId);
+      expect(request.traceId).toBe(propose?.traceId);
+      expect(attr(request, Attr.RequestId)).toBe(id);
+      // It came in the batch, not as a request of its own.
+      expect(attr(request, Attr.MessagingDestination)).toBe('synod.synod.propose');
+      // Answered by the leader (possibly through the follower that took the batch).
+      const answered = by(SpanName.Request, (s) => attr(s, Attr.RequestId) === id &&
+        attr(s, Attr.Outcome) === 'chosen');
+      expect(answered.length).toBeGreaterThanOrEqual(1);
+      expect(attr(answered[0], Attr.Slot)).toBe(r.slot);
+    });
+    expect(traces.size).toBe(4);
+  });
+
   test('logs carry the trace ids of the span they are about; /metrics answers', async () => {
     await eventually(() => ['p1', 'p2'].some((id) => cluster.node(id).proc?.output(2000)
       .split('\n').some((l) => l.includes('"leader-elected"') && l.includes('"trace_id"'))
