@@ -387,6 +387,35 @@ describe('ProposerCore: phase 2 pipeline', () => {
     expect(p.pendingCount).toBe(1);
   });
 
+  test('stepMany: commands that arrive together fill slots together, not one slot each', () => {
+    const c = (seq: number): ReturnType<typeof cmd> => cmd('c1', seq);
+    const apart = leader({ maxBatch: 4, maxInflight: 3 });
+    for (let seq = 1; seq <= 6; seq++) apart.step(request('c1', c(seq)));
+    // Stepped one by one, each of the first three takes a free slot alone.
+    expect(accepts(drain(apart).messages)).toEqual([
+      [0, cmds(c(1))], [1, cmds(c(2))], [2, cmds(c(3))],
+    ]);
+    const together = leader({ maxBatch: 4, maxInflight: 3 });
+    together.stepMany([1, 2, 3, 4, 5, 6].map((seq) => request('c1', c(seq))));
+    expect(accepts(drain(together).messages)).toEqual([
+      [0, cmds(c(1), c(2), c(3), c(4))], [1, cmds(c(5), c(6))],
+    ]);
+    // Nothing else differs: a duplicate is still answered from the queue, and proposing
+    // resumes for single steps afterwards.
+    together.stepMany([request('c1', c(6)), request('c1', c(7))]);
+    expect(accepts(drain(together).messages)).toEqual([[2, cmds(c(7))]]);
+    expect(together.pendingCount).toBe(0);
+  });
+
+  test('stepMany on a follower forwards each command to the leader, as step does', () => {
+    const p = newProposer('p2', ACCEPTORS3);
+    p.step(heartbeat('p1', bal(1, 'p1'), 0));
+    drain(p);
+    p.stepMany([request('c1', cmd('c1', 1)), request('c2', cmd('c2', 1))]);
+    const fwd = ofType(drain(p).messages, 'request');
+    expect(fwd.map((m) => [m.to, m.cmd.clientId])).toEqual([['p1', 'c1'], ['p1', 'c2']]);
+  });
+
   test('pipelining: up to maxInflight slots are in phase 2 at once', () => {
     const p = leader({ maxBatch: 1, maxInflight: 3 });
     for (let seq = 1; seq <= 5; seq++) p.step(request('c1', cmd('c1', seq)));

@@ -35,6 +35,11 @@ import type {
 /** The driver's view of any core: the etcd-raft style step/tick/ready/advance contract. */
 export interface Core<P> {
   step(m: Message): void;
+  /**
+   * Optional: steps messages that arrived together (a propose batch's commands) as one
+   * arrival; a core without it has each stepped in turn.
+   */
+  stepMany?(ms: readonly Message[]): void;
   tick(): void;
   /**
    * Optional: the core takes the wall clock as an input (a proposer stamps its batches with
@@ -311,14 +316,16 @@ export class CoreDriver<P> {
     };
     if (batch !== null && this.batched.size + cmds.length > 100_000) this.expireReplies(true);
     this.giveTime();
+    const ms: MsgRequest[] = [];
+    const hooks = this.o.hooks;
     for (let i = 0; i < cmds.length; i++) {
       const cmd = cmds[i] as MsgRequest['cmd'];
       const m: MsgRequest = { type: 'request', from: cmd.clientId, cmd };
+      ms.push(m);
       if (batch !== null) {
         this.batched.set(`${cmd.clientId}|${commandKey(cmd)}`, { batch, index: i });
       }
       const tp = traces?.[i];
-      const hooks = this.o.hooks;
       if (hooks?.onInbound !== undefined) {
         hooks.onInbound(m, {
           subject: t.subject, data: t.data, reply: undefined,
@@ -326,8 +333,10 @@ export class CoreDriver<P> {
         });
       }
       this.o.onMessage?.(m);
-      this.o.core.step(m);
     }
+    const core = this.o.core;
+    if (core.stepMany !== undefined) core.stepMany(ms);
+    else for (const m of ms) core.step(m);
     this.pump();
   }
 
