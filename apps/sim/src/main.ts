@@ -195,6 +195,7 @@ function report(a: Args, t: Totals, secs: number): number {
     firstSeed: a.from,
     mutant: a.mutant,
     steps: t.steps,
+    burstSteps: t.burstSteps,
     ticks: t.ticks,
     decisions: t.decisions,
     acknowledged: t.acks,

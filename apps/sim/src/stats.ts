@@ -11,6 +11,8 @@ export interface BadSeed {
 export interface Totals {
   seeds: number;
   steps: number;
+  /** Requests stepped in bursts (stepMany). */
+  burstSteps: number;
   ticks: number;
   decisions: number;
   acks: number;
@@ -29,7 +31,7 @@ const CAP = 100;
 /** Empty totals. */
 export function emptyTotals(): Totals {
   return {
-    seeds: 0, steps: 0, ticks: 0, decisions: 0, acks: 0, violatingSeeds: 0, notLiveSeeds: 0,
+    seeds: 0, steps: 0, burstSteps: 0, ticks: 0, decisions: 0, acks: 0, violatingSeeds: 0, notLiveSeeds: 0,
     violations: [], notLive: [], recovery: [],
   };
 }
@@ -38,6 +40,7 @@ export function emptyTotals(): Totals {
 export function addResult(t: Totals, r: SeedResult): void {
   t.seeds++;
   t.steps += r.steps;
+  t.burstSteps += r.burstSteps;
   t.ticks += r.ticks;
   t.decisions += r.decisions;
   t.acks += r.acks;
@@ -63,6 +66,7 @@ export function addResult(t: Totals, r: SeedResult): void {
 export function mergeTotals(a: Totals, b: Totals): void {
   a.seeds += b.seeds;
   a.steps += b.steps;
+  a.burstSteps += b.burstSteps;
   a.ticks += b.ticks;
   a.decisions += b.decisions;
   a.acks += b.acks;

@@ -98,6 +98,8 @@ export interface SeedResult {
   readonly ticks: number;
   /** Messages delivered. */
   readonly steps: number;
+  /** Of them, requests a proposer stepped as one arrival with others (`requestBursts`). */
+  readonly burstSteps: number;
   /** Slots chosen (judged from acceptors' states). */
   readonly decisions: number;
   /** Commands acknowledged to clients. */
@@ -140,6 +142,7 @@ export class Simulation {
   private order = 0;
   private faults = true;
   private steps = 0;
+  private burstSteps = 0;
   private acks = 0;
   private probe: { client: ClientNode; seq: number; slot: number | null } | null = null;
 
@@ -194,6 +197,7 @@ export class Simulation {
       recoveryTicks,
       ticks: this.now,
       steps: this.steps,
+      burstSteps: this.burstSteps,
       decisions: this.checker.chosen.size,
       acks: this.acks,
       traceHash: this.hash.hex,
@@ -400,7 +404,9 @@ export class Simulation {
     }
     for (let e = this.heap.peek(); e !== undefined && e.at <= this.now; e = this.heap.peek()) {
       this.heap.pop();
-      this.deliver(e);
+      const burst = this.burstAfter(e);
+      if (burst === null) this.deliver(e);
+      else this.deliverBurst(burst);
     }
     for (const n of this.nodes) {
       if (n.downUntil > 0 || n.pausedUntil > this.now) continue;
@@ -603,6 +609,52 @@ export class Simulation {
     if (to.core === null) return;
     if (to.kind === 'learner' && e.msg.type === 'catchup') this.serveCatchup(to, e.msg);
     to.core.step(e.msg);
+    this.processReady(to);
+  }
+
+  /**
+   * With `requestBursts`: `e` and the requests right after it in delivery order that reach the
+   * same proposer at this instant, when there are any; else null.
+   */
+  private burstAfter(e: Envelope): Envelope[] | null {
+    if (!this.options.requestBursts || e.msg.type !== 'request') return null;
+    if (this.nodes[e.to]?.kind !== 'proposer') return null;
+    const out = [e];
+    for (let n = this.heap.peek(); n !== undefined && n.at <= this.now && n.to === e.to &&
+      n.msg.type === 'request'; n = this.heap.peek()) {
+      this.heap.pop();
+      out.push(n);
+    }
+    return out.length > 1 ? out : null;
+  }
+
+  /** Delivers requests to one proposer as one arrival: each as `deliver` would, then stepMany. */
+  private deliverBurst(es: readonly Envelope[]): void {
+    const to = this.nodes[(es[0] as Envelope).to] as ProposerNode;
+    const msgs: Message[] = [];
+    for (const e of es) {
+      const from = this.nodes[e.from] as SimNode;
+      if (to.downUntil > 0) {
+        this.drop(from, to, e.msg, 'down');
+        continue;
+      }
+      if (to.pausedUntil > this.now) {
+        this.heap.push({ ...e, at: to.pausedUntil, order: this.order++ });
+        continue;
+      }
+      this.steps++;
+      this.hash.mix(this.now, TYPE_CODE.get(e.msg.type) ?? -1, e.from, e.to,
+        messageSlot(e.msg) ?? -1);
+      if (this.trace !== undefined) {
+        this.emit('deliver', {
+          from: from.id, to: to.id, msg: describeMessage(e.msg), ...msgFields(e.msg),
+        });
+      }
+      msgs.push(e.msg);
+    }
+    if (msgs.length === 0 || to.core === null) return;
+    if (msgs.length > 1) this.burstSteps += msgs.length;
+    to.core.stepMany(msgs);
     this.processReady(to);
   }
 

@@ -49,6 +49,11 @@ export interface SwarmOptions {
   readonly learnersHearVotes: boolean;
   /** Followers that know a leader hear broadcast votes (else, as the service does, they don't). */
   readonly followersHearVotes: boolean;
+  /**
+   * Requests that reach a proposer at the same instant, one after another, are stepped as one
+   * arrival (`stepMany`), as a proposer's driver steps the commands of a client's propose batch.
+   */
+  readonly requestBursts: boolean;
   /** Commands each client issues during the safety phase. */
   readonly commandsPerClient: number;
   /** Ticks with faults on. */
@@ -110,6 +115,7 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     learnerTimeoutTicks: pick(rng, [15, 40, 100]),
     learnersHearVotes: rng.chance(0.5),
     followersHearVotes: rng.chance(0.5),
+    requestBursts: rng.chance(0.5),
     plantedBug,
   };
 }

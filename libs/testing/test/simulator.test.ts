@@ -52,11 +52,11 @@ const EXPECTED: Record<PlantedBug, ViolationKind> = {
 };
 
 describe('election on the log, under the swarm', () => {
-  test('100 seeds: leases are granted, renewed, released and expire, and every learner ' +
+  test('150 seeds: leases are granted, renewed, released and expire, and every learner ' +
     'computes the same holders, with no fencing or lease violation', () => {
     const total = { grants: 0, renewals: 0, releases: 0, expiries: 0, commands: 0 };
     const bad: string[] = [];
-    for (let seed = 20_001; seed <= 20_100; seed++) {
+    for (let seed = 20_001; seed <= 20_150; seed++) {
       const sim = new Simulation(seed);
       const r = sim.run();
       const v = r.violations.find((x) => x.kind.startsWith('election'));
@@ -66,10 +66,12 @@ describe('election on the log, under the swarm', () => {
       }
     }
     expect(bad).toEqual([]);
-    expect(total.grants).toBeGreaterThan(300);
+    // Coverage floors, well below what these seeds do (about 1,900 grants, 500 renewals, 75-85
+    // releases and 1,650 expiries): every kind of election event happens many times.
+    expect(total.grants).toBeGreaterThan(1000);
     expect(total.renewals).toBeGreaterThan(300);
-    expect(total.releases).toBeGreaterThan(50);
-    expect(total.expiries).toBeGreaterThan(100);
+    expect(total.releases).toBeGreaterThan(40);
+    expect(total.expiries).toBeGreaterThan(1000);
   });
 
   test('proposers stamp batches with their simulated clocks: log time follows simulated time, ' +
