@@ -31,8 +31,8 @@ const CAP = 100;
 /** Empty totals. */
 export function emptyTotals(): Totals {
   return {
-    seeds: 0, steps: 0, burstSteps: 0, ticks: 0, decisions: 0, acks: 0, violatingSeeds: 0, notLiveSeeds: 0,
-    violations: [], notLive: [], recovery: [],
+    seeds: 0, steps: 0, burstSteps: 0, ticks: 0, decisions: 0, acks: 0, violatingSeeds: 0,
+    notLiveSeeds: 0, violations: [], notLive: [], recovery: [],
   };
 }
 
