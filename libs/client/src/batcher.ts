@@ -2,6 +2,7 @@ import {
   decodeProposeBatchReply,
   encodeApi,
   ERROR_HEADER,
+  isTraceparent,
   MAX_PROPOSE_BATCH,
   proposeSubject,
   resolveLimits,
@@ -44,6 +45,9 @@ export function attemptOfError(e: unknown): Attempt {
 interface Item {
   readonly cmd: Command;
   readonly timeoutMs: number;
+  /** The attempt's headers, as they go on a single request (trace context and baggage). */
+  readonly headers: Headers | undefined;
+  /** Its W3C traceparent as a batch carries it, or null for none (or a malformed one). */
   readonly traceparent: string | null;
   readonly signal: AbortSignal;
   readonly size: number;
@@ -91,8 +95,11 @@ export class ProposeBatcher {
       // The same command twice in a batch is refused by proposers: send the earlier ones first.
       if (this.keys.has(key)) this.flush();
       this.keys.add(key);
+      // Proposers refuse a whole batch for one malformed trace: a trace context that is not a
+      // W3C traceparent (a custom propagator's) is left out rather than failing the others.
+      const tp = headers?.traceparent;
       this.queue.push({
-        cmd, timeoutMs, signal, resolve, traceparent: headers?.traceparent ?? null,
+        cmd, timeoutMs, signal, resolve, headers, traceparent: isTraceparent(tp) ? tp : null,
         size: cmd.payload.length * 3 + cmd.clientId.length + PER_COMMAND_OVERHEAD,
       });
       if (!this.scheduled) {
@@ -128,9 +135,9 @@ export class ProposeBatcher {
 
   private send(items: Item[]): void {
     if (items.length === 1) {
+      // Exactly the request it would have been without batching, every header included.
       const it = items[0] as Item;
-      const headers = it.traceparent === null ? undefined : { traceparent: it.traceparent };
-      void this.single(it.cmd, it.timeoutMs, it.signal, headers).then(it.resolve);
+      void this.single(it.cmd, it.timeoutMs, it.signal, it.headers).then(it.resolve);
       return;
     }
     const traced = items.some((i) => i.traceparent !== null);
@@ -150,7 +157,9 @@ export class ProposeBatcher {
       (reply) => {
         const refused = reply.headers[ERROR_HEADER];
         if (refused !== undefined) {
-          const a: Attempt = { kind: 'bad-reply', detail: `a proposer refused the batch: ${refused}` };
+          const a: Attempt = {
+            kind: 'bad-reply', detail: `a proposer refused the batch: ${refused}`,
+          };
           for (const i of items) i.resolve(a);
           return;
         }
@@ -158,7 +167,9 @@ export class ProposeBatcher {
         try {
           outcomes = decodeProposeBatchReply(reply.data, items.length).outcomes;
         } catch (e) {
-          const a: Attempt = { kind: 'bad-reply', detail: 'a batch reply did not decode', cause: e };
+          const a: Attempt = {
+            kind: 'bad-reply', detail: 'a batch reply did not decode', cause: e,
+          };
           for (const i of items) i.resolve(a);
           return;
         }

@@ -71,6 +71,15 @@ export const MAX_PROPOSE_BATCH = 256;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
+ * Whether `x` is a W3C `traceparent` as a propose batch may carry it (two lowercase hex
+ * digits of version, then 32, 16 and 2). A batch with any other string in `traces` is refused
+ * as a whole, so senders check each command's trace context with this first.
+ */
+export function isTraceparent(x: unknown): x is string {
+  return typeof x === 'string' && TRACEPARENT.test(x);
+}
+
+/**
  * `propose` batch: several commands, often of different clients, in one request to the
  * proposers' queue group (`synod.<c>.propose`). Each command keeps its own identity
  * `(clientId, seq)` and is deduplicated, chosen and answered exactly as if it had come alone;
@@ -196,7 +205,7 @@ export function decodeProposeBatch(bytes: Uint8Array, limits?: Partial<Limits>):
   }
   const traces = t.map((x, i) => {
     if (x === null) return null;
-    if (typeof x !== 'string' || !TRACEPARENT.test(x)) {
+    if (!isTraceparent(x)) {
       return F.fail(DecodeReason.BadField, `traces[${i}]`, 'not a W3C traceparent or null');
     }
     return x;

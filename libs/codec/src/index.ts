@@ -59,6 +59,7 @@ export {
   decodeReadRequest,
   encodeApi,
   ERROR_HEADER,
+  isTraceparent,
   type LogEntry,
   type LogEvent,
   logPattern,

@@ -155,7 +155,7 @@ export class CoreDriver<P> {
   private readonly replies = new Map<string, PendingReply>();
   /** `<clientId>|<clientId>#<seq>` of a batched command -> its batch and index in it. */
   private readonly batched = new Map<string, { batch: PendingBatch; index: number }>();
-  /** A proposer's client subscriptions (requests, batches), which {@link setClientIntake} toggles. */
+  /** A proposer's client subscriptions (requests, batches); {@link setClientIntake} toggles. */
   private readonly intakes: Intake[] = [];
   /** The broadcast vote subscription, which {@link setVoteIntake} toggles. */
   private voteIntake: Intake | null = null;
