@@ -2,12 +2,15 @@
 // real codec-encoded messages (a proposer's responses, a learner's reads and log events).
 import {
   decode,
+  decodeProposeBatch,
   decodeReadRequest,
   encode,
   encodeApi,
   ERROR_HEADER,
   type LogEntry,
   logSubject,
+  type ProposeBatch,
+  proposeSubject,
   readSubject,
 } from '@synod/codec';
 import type { Command, MsgRequest, Outcome } from '@synod/protocol';
@@ -83,6 +86,46 @@ export function scriptedProposer(
     }));
   }, { queue: `synod-${cluster}-proposers` });
   return { requests, stop: () => sub.unsubscribe() };
+}
+
+/**
+ * What a scripted batch proposer does with the n-th batch (1-based): one outcome per command,
+ * no answer, raw bytes, or an empty body with the error header (as a proposer refusing it).
+ */
+export type BatchAction =
+  | readonly Outcome[]
+  | 'drop'
+  | { readonly raw: Uint8Array }
+  | { readonly error: string };
+
+/** A proposer played by the test on the batch subject. */
+export interface ScriptedBatchProposer {
+  /** Every batch received, in order (decoded: a batch that does not decode fails the test). */
+  readonly batches: ProposeBatch[];
+  /** The headers each batch came with. */
+  readonly headers: Headers[];
+  stop(): void;
+}
+
+/** Subscribes to `synod.<c>.propose` (queue group as real proposers) and follows `script`. */
+export function scriptedBatchProposer(
+  t: Transport,
+  cluster: string,
+  script: (batch: ProposeBatch, n: number) => BatchAction,
+): ScriptedBatchProposer {
+  const batches: ProposeBatch[] = [];
+  const headers: Headers[] = [];
+  const sub = t.subscribe(proposeSubject(cluster), (m) => {
+    const b = decodeProposeBatch(m.data);
+    batches.push(b);
+    headers.push(m.headers);
+    const action = script(b, batches.length);
+    if (action === 'drop') return;
+    if ('raw' in action) t.respond(m, action.raw);
+    else if ('error' in action) t.respond(m, new Uint8Array(0), { [ERROR_HEADER]: action.error });
+    else t.respond(m, encodeApi({ outcomes: action }));
+  }, { queue: `synod-${cluster}-proposers` });
+  return { batches, headers, stop: () => sub.unsubscribe() };
 }
 
 /** A log entry holding one command. */

@@ -7,8 +7,10 @@ import {
   DEFAULT_LIMITS,
   decode,
   DecodeError,
+  decodeProposeBatch,
   DecodeReason,
   encode,
+  encodeApi,
   encodedSize,
   EncodeError,
   PROTOCOL_VERSION,
@@ -340,12 +342,19 @@ describe('errors', () => {
 
 describe('docs/protocol.md', () => {
   // Every example in the spec is decoded and must be canonical, so the document cannot drift.
+  // One example per line; a line that starts with a space continues the example above it.
   const doc = readFileSync(join(__dirname, '../../../docs/protocol.md'), 'utf8');
   const blocks = doc.split('```json\n').slice(1).map((b) => b.slice(0, b.indexOf('```')));
-  const examples = blocks.flatMap((b) => b.split('\n')).filter((l) => l !== '');
+  const all = blocks.flatMap((b) => b.replace(/\n(?=\s)/g, '').split('\n'))
+    .filter((l) => l !== '');
+  const isMessage = (l: string): boolean =>
+    Object.hasOwn(JSON.parse(l) as Record<string, unknown>, 'type');
+  const examples = all.filter(isMessage);
+  // The rest are client API documents; the only one with an example is the propose batch.
+  const apiExamples = all.filter((l) => !isMessage(l));
 
   it('has an example of every message type', () => {
-    expect(examples.every((l) => l.startsWith(`{"v":${PROTOCOL_VERSION},`))).toBe(true);
+    expect(all.every((l) => l.startsWith(`{"v":${PROTOCOL_VERSION},`))).toBe(true);
     const types = new Set(examples.map((l) => decode(utf8(l)).type));
     expect([...types].sort()).toEqual(['accept', 'accepted', 'catchup', 'chosen', 'heartbeat',
       'nack', 'prepare', 'progress', 'promise', 'request', 'response']);
@@ -353,5 +362,11 @@ describe('docs/protocol.md', () => {
 
   it('every example decodes and is in canonical form', () => {
     for (const line of examples) expect(text(encode(decode(utf8(line))))).toBe(line);
+  });
+
+  it('every client API example is a propose batch that decodes, in canonical form', () => {
+    for (const ex of apiExamples) {
+      expect(text(encodeApi(decodeProposeBatch(utf8(ex))))).toBe(JSON.stringify(JSON.parse(ex)));
+    }
   });
 });

@@ -7,16 +7,20 @@
  * counted per reason and printed as one summary line with the seed.
  */
 import fc from 'fast-check';
-import { type Message, MSG_TYPES } from '@synod/protocol';
+import { type Message, MSG_TYPES, type Outcome } from '@synod/protocol';
 import {
   DECODE_REASONS,
   decode,
   DecodeError,
+  decodeProposeBatch,
+  decodeProposeBatchReply,
   DecodeReason,
   DEFAULT_LIMITS,
   encode,
+  encodeApi,
   type Limits,
   parseSubject,
+  type ProposeBatch,
   resolveLimits,
   SubjectError,
   subjectFor,
@@ -24,13 +28,22 @@ import {
   tryDecodeDelivery,
   validateMessage,
 } from './index.js';
-import { assertSeeded, messageArb, nodeIdArb, runSeed } from './__tests__/arbitraries.js';
-import { oracle, stable } from './__tests__/oracle.js';
+import {
+  assertSeeded,
+  messageArb,
+  nodeIdArb,
+  outcomeArb,
+  proposeBatchArb,
+  runSeed,
+  traceparentArb,
+} from './__tests__/arbitraries.js';
+import { batchOracle, batchReplyOracle, oracle, stable } from './__tests__/oracle.js';
 
 const SEED = runSeed();
 const counts = new Map<string, number>();
 let inputs = 0;
 let subjectInputs = 0;
+let batchInputs = 0;
 const bump = (k: string): void => void counts.set(k, (counts.get(k) ?? 0) + 1);
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -227,8 +240,11 @@ afterAll(() => {
   const reasons = ['accepted', ...DECODE_REASONS].map((r) => `${r}=${counts.get(r) ?? 0}`);
   const subjects = [...counts].filter(([k]) => k.startsWith('subject-'))
     .map(([k, n]) => `${k.slice('subject-'.length)}=${n}`);
+  const batches = [...counts].filter(([k]) => k.startsWith('batch-'))
+    .map(([k, n]) => `${k.slice('batch-'.length)}=${n}`);
   console.log(`codec fuzz seed=${SEED} decoder inputs=${inputs}: ${reasons.join(' ')}; ` +
-    `subject inputs=${subjectInputs}: ${subjects.join(' ')}`);
+    `subject inputs=${subjectInputs}: ${subjects.join(' ')}; ` +
+    `propose batch inputs=${batchInputs}: ${batches.join(' ')}`);
 });
 
 describe('decoder fuzz (T4)', () => {
@@ -415,5 +431,160 @@ describe('subject fuzz (T4)', () => {
         bump(`subject-${r.error.code}`);
       }
     }), SEED + 7, RUNS.subjects, 'subject fuzz');
+  });
+});
+
+// ---- propose batches (client API) ------------------------------------------------------------
+
+/** A batch decoder under test: the real one, or a planted-bug variant of it. */
+type BatchDecodeFn = (bytes: Uint8Array, lim: Limits) => ProposeBatch;
+
+/** `judge` for a batch decoder or, with `expected`, the batch reply decoder. */
+function judgeApi(bytes: Uint8Array, lim: Limits, dec: (b: Uint8Array) => unknown,
+  want: unknown, reencode: (got: never) => unknown, record: boolean): string {
+  if (record) batchInputs++;
+  let got: unknown;
+  try {
+    got = dec(bytes);
+  } catch (e) {
+    if (!(e instanceof DecodeError) || e.name !== 'DecodeError') {
+      throw new Error(`a batch decoder threw something else than DecodeError: ${String(e)}`);
+    }
+    if (!DECODE_REASONS.includes(e.reason)) throw new Error(`unknown reason ${e.reason}`);
+    if (want !== null) {
+      throw new Error(`refused (${e.message}) what the oracle accepts: ${preview(bytes)}`);
+    }
+    if (record) bump(`batch-${e.reason}`);
+    return e.reason;
+  }
+  if (want === null) throw new Error(`accepted what the oracle refuses: ${preview(bytes)}`);
+  if (stable(got) !== stable(want)) {
+    throw new Error(`decoded ${stable(got)} but the input says ${stable(want)}`);
+  }
+  assertPlain(got);
+  if (stable(reencode(got as never)) !== stable(got)) throw new Error('re-encoding differs');
+  if (record) bump('batch-accepted');
+  return 'OK';
+}
+
+function judgeBatch(bytes: Uint8Array, lim: Limits = DEFAULT_LIMITS,
+  dec: BatchDecodeFn = decodeProposeBatch, record = true): string {
+  return judgeApi(bytes, lim, (b) => dec(b, lim), batchOracle(bytes, lim),
+    (got: ProposeBatch) => decodeProposeBatch(encodeApi(got), lim), record);
+}
+
+function judgeReply(bytes: Uint8Array, expected: number, lim: Limits = DEFAULT_LIMITS): string {
+  return judgeApi(bytes, lim, (b) => decodeProposeBatchReply(b, expected, lim),
+    batchReplyOracle(bytes, expected, lim),
+    (got: { outcomes: Outcome[] }) => decodeProposeBatchReply(encodeApi(got), expected, lim),
+    true);
+}
+
+/** A valid batch with one of its commands copied to the end (its trace too, if any). */
+const duplicatedArb = fc.tuple(proposeBatchArb, fc.nat()).map(([b, k]): ProposeBatch => {
+  const i = k % b.cmds.length;
+  const cmds = [...b.cmds, b.cmds[i] as ProposeBatch['cmds'][number]];
+  return b.traces === undefined ? { cmds } : { cmds, traces: [...b.traces, b.traces[i] ?? null] };
+});
+
+/** Valid batches, near misses (a duplicate), and both mutated structurally. */
+const batchBytesArb = fc.oneof(
+  { weight: 2, arbitrary: proposeBatchArb.map((b) => encodeApi(b)) },
+  { weight: 1, arbitrary: duplicatedArb.map((b) => encodeApi(b)) },
+  {
+    weight: 6,
+    arbitrary: fc.tuple(fc.oneof(proposeBatchArb, duplicatedArb), fc.nat(), treeOpArb)
+      .map(([b, pick, op]) => utf8(mutateTree(Buffer.from(encodeApi(b)).toString('utf8'),
+        pick, op))),
+  },
+);
+
+const BATCH_RUNS = { tree: 12_000, bytes: 5_000, injections: 3_000, tight: 2_000, replies: 8_000 };
+
+describe('propose batch decoder fuzz (T4)', () => {
+  it('valid batches, duplicates and structure-level mutations agree with the oracle', () => {
+    assertSeeded(fc.property(batchBytesArb, (b) => {
+      judgeBatch(b);
+    }), SEED + 20, BATCH_RUNS.tree, 'propose batch tree mutations');
+  });
+
+  it('byte-level mutations of valid batches', () => {
+    const arb = fc.tuple(proposeBatchArb, fc.array(byteOpArb, { minLength: 1, maxLength: 3 }));
+    assertSeeded(fc.property(arb, ([b, ops]) => {
+      judgeBatch(mutateBytes(encodeApi(b), ops));
+    }), SEED + 21, BATCH_RUNS.bytes, 'propose batch byte mutations');
+  });
+
+  it('text injections: version, keys, traces, __proto__', () => {
+    const inject = fc.oneof(
+      fc.constantFrom('"__proto__":{},', '"v":2,', '"v":"1",', '"v":1,', '"cmds":[],',
+        '"cmds":null,', '"traces":null,', '"traces":[],', '"traces":[null],', '"type":"request",',
+        '"outcomes":[],', '"x":1,'),
+      fc.tuple(traceparentArb, fc.nat({ max: 3 }))
+        .map(([tp, n]) => `"traces":${JSON.stringify(new Array<string>(n).fill(tp))},`),
+      fc.tuple(fc.constantFrom(...KEYS, 'cmds', 'traces'), hostileArb)
+        .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'},`),
+    );
+    const arb = fc.tuple(proposeBatchArb, inject, fc.boolean());
+    assertSeeded(fc.property(arb, ([b, text, atEnd]) => {
+      const s = Buffer.from(encodeApi(b)).toString('utf8');
+      const out = atEnd ? `${s.slice(0, -1)},${text.slice(0, -1)}}` : `{${text}${s.slice(1)}`;
+      judgeBatch(utf8(out));
+    }), SEED + 22, BATCH_RUNS.injections, 'propose batch text injections');
+  });
+
+  it('valid batches under tight limits', () => {
+    const lim = resolveLimits({ maxMessageBytes: 300, maxClientIdLength: 8, maxPayloadBytes: 8 });
+    assertSeeded(fc.property(proposeBatchArb, (b) => {
+      judgeBatch(encodeApi(b), lim);
+    }), SEED + 23, BATCH_RUNS.tight, 'propose batch tight limits');
+  });
+
+  it('replies: mutated, and expected counts off by one', () => {
+    const arb = fc.tuple(fc.array(outcomeArb, { minLength: 1, maxLength: 6 }),
+      fc.constantFrom(-1, 0, 0, 0, 1), fc.option(fc.tuple(fc.nat(), treeOpArb)));
+    assertSeeded(fc.property(arb, ([outcomes, off, mutation]) => {
+      const text = Buffer.from(encodeApi({ outcomes })).toString('utf8');
+      const bytes = mutation === null ? utf8(text) : utf8(mutateTree(text, ...mutation));
+      judgeReply(bytes, outcomes.length + off);
+    }), SEED + 24, BATCH_RUNS.replies, 'propose batch reply fuzz');
+  });
+
+  // As for the protocol decoder: the checker must catch a broken batch decoder.
+  const parsedDoc = (b: Uint8Array): ProposeBatch => {
+    const { v: _v, ...doc } = JSON.parse(Buffer.from(b).toString('utf8')) as
+      Record<string, unknown>;
+    return doc as unknown as ProposeBatch;
+  };
+  const refusedFor = (b: Uint8Array, lim: Limits, detail: RegExp): boolean => {
+    try {
+      decodeProposeBatch(b, lim);
+      return false;
+    } catch (e) {
+      return e instanceof DecodeError && detail.test(e.detail);
+    }
+  };
+  const PLANTED_BATCH: Record<string, BatchDecodeFn> = {
+    'lets a command through twice': (b, lim) => (refusedFor(b, lim, /appears twice/)
+      ? parsedDoc(b) : decodeProposeBatch(b, lim)),
+    'accepts traces of another length': (b, lim) => (refusedFor(b, lim, /traces for/)
+      ? parsedDoc(b) : decodeProposeBatch(b, lim)),
+    'drops the traces': (b, lim) => ({ cmds: decodeProposeBatch(b, lim).cmds }),
+    'refuses a batch of one': (b, lim) => {
+      const got = decodeProposeBatch(b, lim);
+      if (got.cmds.length === 1) throw new DecodeError(DecodeReason.BadField, 'cmds', 'planted');
+      return got;
+    },
+  };
+  it.each(Object.keys(PLANTED_BATCH))('catches a planted batch decoder bug: %s', (name) => {
+    const dec = PLANTED_BATCH[name] as BatchDecodeFn;
+    const r = fc.check(fc.property(batchBytesArb, (b) => {
+      judgeBatch(b, DEFAULT_LIMITS, dec, false);
+    }), { seed: SEED + 29, numRuns: 5_000, endOnFailure: true });
+    expect(r.failed).toBe(true);
+  });
+
+  it('ran at least 30,000 batch inputs', () => {
+    expect(batchInputs).toBeGreaterThanOrEqual(30_000);
   });
 });

@@ -4,14 +4,16 @@
  * mixed in on purpose.
  */
 import fc from 'fast-check';
-import type {
-  AcceptedEntry,
-  Ballot,
-  Command,
-  Message,
-  Outcome,
-  Value,
+import {
+  type AcceptedEntry,
+  type Ballot,
+  type Command,
+  commandKey,
+  type Message,
+  type Outcome,
+  type Value,
 } from '@synod/protocol';
+import type { ProposeBatch } from '../client-api.js';
 
 /** Records with the ordinary prototype (fast-check also makes null-prototype ones). */
 function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
@@ -136,6 +138,20 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
     from: nodeIdArb, to: nodeIdArb, clientId: clientIdArb, seq: uintArb, outcome: outcomeArb,
   }).map((r): Message => ({ type: 'response', ...r })),
 );
+
+const hex = (n: number): fc.Arbitrary<string> =>
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n });
+
+/** A W3C `traceparent`: version, trace id, span id, flags (lowercase hex). */
+export const traceparentArb: fc.Arbitrary<string> = fc.tuple(hex(2), hex(32), hex(16), hex(2))
+  .map((p) => p.join('-'));
+
+/** A valid propose batch: 1 to 8 commands with distinct `clientId#seq`, traces or not. */
+export const proposeBatchArb: fc.Arbitrary<ProposeBatch> = fc
+  .uniqueArray(commandArb, { minLength: 1, maxLength: 8, selector: (c) => commandKey(c) })
+  .chain((cmds) => fc.option(fc.array(fc.option(traceparentArb),
+    { minLength: cmds.length, maxLength: cmds.length }), { nil: undefined })
+    .map((traces): ProposeBatch => (traces === undefined ? { cmds } : { cmds, traces })));
 
 /** A seed for this run: `SYNOD_SEED` when set (to replay), else a fresh one. */
 export function runSeed(): number {

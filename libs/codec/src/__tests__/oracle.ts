@@ -166,3 +166,65 @@ export function stable(x: unknown): string {
   }
   return JSON.stringify(x);
 }
+
+// ---- the client API's propose batch (and its reply) -----------------------------------------
+
+/** Most commands (and outcomes) in one batch: MAX_PROPOSE_BATCH, written out again here. */
+const BATCH_MAX = 256;
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** A client API document `{v: 1, ...}` with its required keys and no unknown one, or null. */
+function apiDocument(bytes: Uint8Array, lim: Limits, required: readonly string[],
+  optional: readonly string[]): Record<string, unknown> | null {
+  if (bytes.length > lim.maxMessageBytes) return null;
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = buf.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(buf)) return null;
+  let x: unknown;
+  try {
+    x = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isPlainObject(x) || !Object.prototype.hasOwnProperty.call(x, 'v') || x['v'] !== 1) {
+    return null;
+  }
+  const keys = Object.keys(x);
+  if (!keys.every((k) => k === 'v' || required.includes(k) || optional.includes(k))) return null;
+  if (!required.every((k) => keys.includes(k))) return null;
+  return x;
+}
+
+/**
+ * What `decodeProposeBatch` must return for `bytes` (the parsed JSON without `v`), or null
+ * when it must refuse them.
+ */
+export function batchOracle(bytes: Uint8Array, lim: Limits = DEFAULT_LIMITS): unknown {
+  const x = apiDocument(bytes, lim, ['cmds'], ['traces']);
+  if (x === null) return null;
+  const cmds = x['cmds'];
+  if (!Array.isArray(cmds) || cmds.length < 1 || cmds.length > BATCH_MAX) return null;
+  if (!cmds.every((c) => check(c, command, lim))) return null;
+  const ids = cmds.map((c: { clientId: string; seq: number }) => `${c.clientId}#${c.seq}`);
+  if (new Set(ids).size !== ids.length) return null;
+  if (Object.prototype.hasOwnProperty.call(x, 'traces')) {
+    const t = x['traces'];
+    if (!Array.isArray(t) || t.length !== cmds.length) return null;
+    if (!t.every((s) => s === null || (typeof s === 'string' && TRACEPARENT.test(s)))) {
+      return null;
+    }
+  }
+  const { v: _v, ...doc } = x;
+  return doc;
+}
+
+/** What `decodeProposeBatchReply(bytes, expected)` must return, or null for a refusal. */
+export function batchReplyOracle(bytes: Uint8Array, expected: number,
+  lim: Limits = DEFAULT_LIMITS): unknown {
+  const x = apiDocument(bytes, lim, ['outcomes'], []);
+  if (x === null) return null;
+  const o = x['outcomes'];
+  if (!Array.isArray(o) || o.length !== expected || o.length > BATCH_MAX) return null;
+  if (!o.every((e) => check(e, OUTCOME, lim))) return null;
+  return { outcomes: o };
+}
