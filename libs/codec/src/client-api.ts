@@ -192,6 +192,12 @@ export function decodeProposeBatch(bytes: Uint8Array, limits?: Partial<Limits>):
   const seen = new Set<string>();
   const cmds = arr.map((c, i) => {
     const cmd = F.readCommand(c, `cmds[${i}]`, lim);
+    // A batched command is stepped as a `request` from its client: the id must be one that a
+    // single request could carry as its sender (a node id's length, not just a client id's).
+    if (cmd.clientId.length > lim.maxNodeIdLength) {
+      F.fail(DecodeReason.Limit, `cmds[${i}].clientId`,
+        `longer than maxNodeIdLength ${lim.maxNodeIdLength}, the longest a request's sender can be`);
+    }
     const key = commandKey(cmd);
     if (seen.has(key)) F.fail(DecodeReason.BadField, `cmds[${i}]`, `${key} appears twice`);
     seen.add(key);

@@ -220,6 +220,11 @@ describe('propose batch: every refusal, with its reason and path', () => {
     expect(batch(b, { maxMessageBytes: b.byteLength - 1 })).toBe('TOO_LARGE at $');
     expect(batch(b, { maxClientIdLength: 4 })).toBe('OK');
     expect(batch(b, { maxClientIdLength: 3 })).toBe('LIMIT at cmds[0].clientId');
+    // A batched command becomes a request from its client: the id must fit a sender token.
+    expect(batch(b, { maxNodeIdLength: 4 })).toBe('OK');
+    expect(batch(b, { maxNodeIdLength: 3 })).toBe('LIMIT at cmds[0].clientId');
+    const long = encodeApi({ cmds: [cmd(1, 'c'.repeat(65), 'xy')] });
+    expect(batch(long)).toBe('LIMIT at cmds[0].clientId');
     expect(batch(b, { maxPayloadBytes: 2 })).toBe('OK');
     expect(batch(b, { maxPayloadBytes: 1 })).toBe('LIMIT at cmds[0].payload');
     // A value's command limit is not a batch's: 256 commands pass maxCommandsPerValue 2.

@@ -148,7 +148,8 @@ export const traceparentArb: fc.Arbitrary<string> = fc.tuple(hex(2), hex(32), he
 
 /** A valid propose batch: 1 to 8 commands with distinct `clientId#seq`, traces or not. */
 export const proposeBatchArb: fc.Arbitrary<ProposeBatch> = fc
-  .uniqueArray(commandArb, { minLength: 1, maxLength: 8, selector: (c) => commandKey(c) })
+  .uniqueArray(commandArb.filter((c) => c.clientId.length <= 64),
+    { minLength: 1, maxLength: 8, selector: (c) => commandKey(c) })
   .chain((cmds) => fc.option(fc.array(fc.option(traceparentArb),
     { minLength: cmds.length, maxLength: cmds.length }), { nil: undefined })
     .map((traces): ProposeBatch => (traces === undefined ? { cmds } : { cmds, traces })));

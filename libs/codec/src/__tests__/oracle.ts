@@ -205,6 +205,10 @@ export function batchOracle(bytes: Uint8Array, lim: Limits = DEFAULT_LIMITS): un
   const cmds = x['cmds'];
   if (!Array.isArray(cmds) || cmds.length < 1 || cmds.length > BATCH_MAX) return null;
   if (!cmds.every((c) => check(c, command, lim))) return null;
+  // Each command becomes a request from its client: its id must fit a sender (node id) token.
+  if (!cmds.every((c: { clientId: string }) => c.clientId.length <= lim.maxNodeIdLength)) {
+    return null;
+  }
   const ids = cmds.map((c: { clientId: string; seq: number }) => `${c.clientId}#${c.seq}`);
   if (new Set(ids).size !== ids.length) return null;
   if (Object.prototype.hasOwnProperty.call(x, 'traces')) {
