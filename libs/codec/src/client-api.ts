@@ -196,7 +196,7 @@ export function decodeProposeBatch(bytes: Uint8Array, limits?: Partial<Limits>):
     // single request could carry as its sender (a node id's length, not just a client id's).
     if (cmd.clientId.length > lim.maxNodeIdLength) {
       F.fail(DecodeReason.Limit, `cmds[${i}].clientId`,
-        `longer than maxNodeIdLength ${lim.maxNodeIdLength}, the longest a request's sender can be`);
+        `longer than maxNodeIdLength ${lim.maxNodeIdLength}, the most a request's sender can be`);
     }
     const key = commandKey(cmd);
     if (seen.has(key)) F.fail(DecodeReason.BadField, `cmds[${i}]`, `${key} appears twice`);
