@@ -165,16 +165,22 @@ export class CoreDriver<P> {
   private failed = false;
   private idle: Promise<void> = Promise.resolve();
   private counts = { delivered: 0, sent: 0, persisted: 0 };
+  /** Propose batches taken, and the commands in them (proposers). */
+  private batchCounts = { batches: 0, batchedCommands: 0 };
 
   constructor(o: DriverOptions<P>) {
     this.o = o;
   }
 
   /** Delivered, sent and persisted counts since start. */
-  get stats(): { delivered: number; sent: number; persisted: number; rejected: number } {
+  get stats(): {
+    delivered: number; sent: number; persisted: number; rejected: number;
+    batches?: number; batchedCommands?: number;
+  } {
     let rejected = 0;
     for (const n of this.rejected.values()) rejected += n;
-    return { ...this.counts, rejected };
+    return this.o.role === 'proposer'
+      ? { ...this.counts, rejected, ...this.batchCounts } : { ...this.counts, rejected };
   }
 
   /** Subscribes to the role's subjects and starts the clock. */
@@ -310,6 +316,8 @@ export class CoreDriver<P> {
       return;
     }
     this.counts.delivered++;
+    this.batchCounts.batches++;
+    this.batchCounts.batchedCommands += cmds.length;
     const batch: PendingBatch | null = t.reply === undefined ? null : {
       msg: t, expires: Date.now() + (this.o.replyTtlMs ?? 30_000),
       outcomes: new Array<Outcome | undefined>(cmds.length).fill(undefined), missing: cmds.length,
@@ -457,12 +465,15 @@ export class CoreDriver<P> {
       b.outcomes[w.index] = m.outcome;
       b.missing--;
     }
-    this.o.hooks?.onSent?.(m, b.msg.reply ?? '');
+    // A single request for the same command waits too: it is answered (and its send reported)
+    // by the caller, so the send is reported once.
+    const single = this.replies.has(key);
+    if (!single) this.o.hooks?.onSent?.(m, b.msg.reply ?? '');
     if (b.missing === 0) {
       this.o.transport.respond(b.msg, encodeApi({ outcomes: b.outcomes as Outcome[] }));
       this.counts.sent++;
     }
-    return !this.replies.has(key);
+    return !single;
   }
 
   private rememberReply(from: string, key: string, t: TransportMessage): void {

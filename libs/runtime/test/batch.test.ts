@@ -295,10 +295,14 @@ describe('CoreDriver: propose batches', () => {
     await driver.stop();
   });
 
-  test('a single request waiting for the same command gets its own response too', async () => {
+  test('a single request waiting for the same command gets its own response too, and its ' +
+    'send is reported once', async () => {
     const bus = new MemBus();
     const core = new ScriptedCore();
-    const driver = proposerDriver(bus, core);
+    const sent: string[] = [];
+    const driver = proposerDriver(bus, core, {
+      hooks: { onSent: (m) => sent.push(m.type === 'response' ? `${m.clientId}#${m.seq}` : '') },
+    });
     const c = cmd('a', 1);
     const batchReply = ask(bus, encodeApi({ cmds: [c, cmd('b', 1)] }));
     const single = bus.request('synod.c.request.a', encode({ type: 'request', from: 'a',
@@ -311,6 +315,7 @@ describe('CoreDriver: propose batches', () => {
     core.answer(cmd('b', 1), { status: 'chosen', slot: 4 });
     expect(decodeProposeBatchReply((await batchReply).data, 2).outcomes)
       .toEqual([{ status: 'chosen', slot: 3 }, { status: 'chosen', slot: 4 }]);
+    expect(sent.sort()).toEqual(['a#1', 'b#1']);
     await driver.stop();
   });
 
@@ -360,7 +365,7 @@ describe('CoreDriver: propose batches', () => {
     expect(r.data.byteLength).toBe(0);
     expect(Object.fromEntries(driver.rejected)).toEqual({ [reason]: 1 });
     expect(rejected).toEqual([reason]);
-    expect(driver.stats).toMatchObject({ delivered: 0, rejected: 1 });
+    expect(driver.stats).toMatchObject({ delivered: 0, rejected: 1, batches: 0 });
     expect(core.pendingCount).toBe(0);
     expect(core.role).toBe('follower');
     // The same commands, well formed, do reach it.
