@@ -102,6 +102,11 @@ async function measure(
     gapMs: o.latency ? o.gapMs : 0, maxOps: o.latency ? o.count : 0,
     timeoutMs: o.timeoutMs, progress, background,
   }, sys.name === 'substrate' ? { batch } : {});
+  const failed = sys.failures?.() ?? [];
+  if (failed.length > 0) {
+    throw new Error(`${sys.name}: ${failed.length} service(s) exited during the ${c}-client ` +
+      `run, so its figures mean nothing:\n${failed.join('\n')}`);
+  }
   const r = before === undefined ? level : withCounters(level, before, await sys.counters?.());
   say(`  ${Math.round(r.valuesPerS)} values/s, ${Math.round(r.decisionsPerS)} decisions/s, ` +
     `p50 ${r.latency.p50Ms.toFixed(2)} ms, p99 ${r.latency.p99Ms.toFixed(2)} ms` +

@@ -33,6 +33,8 @@ export interface System {
   counters?(): Promise<Record<string, number>>;
   /** What the load generator drives; `batch` is the substrate's values per round. */
   target(batch: number): Target;
+  /** Services that exited while the system ran, each with its last lines (Synod). */
+  failures?(): string[];
   stop(): Promise<void>;
 }
 
@@ -94,8 +96,22 @@ export async function startSynod(s: SynodSettings): Promise<System> {
     throw new Error(`${e instanceof Error ? e.message : String(e)}\n${lastLines.join('\n')}`);
   }
   const observer = await SynodClient.connect({ servers: nats.url, cluster: 'bench' });
+  let stopping = false;
+  const failures: string[] = [];
+  for (const n of cluster.nodes.values()) {
+    const proc = n.proc;
+    if (proc === null) continue;
+    void proc.exited.then((e) => {
+      if (stopping) return;
+      const text = `${n.id} (${n.role}) exited during the run (code ${String(e.code)}, signal ` +
+        `${String(e.signal)}); its last lines:\n${proc.output(30)}`;
+      failures.push(text);
+      say(text);
+    });
+  }
   return {
     name: 'synod',
+    failures: () => [...failures],
     async counters() {
       const st = await observer.status({ waitMs: 300, maxReplies: cluster.nodes.size });
       const out: Record<string, number> = {};
@@ -118,6 +134,7 @@ export async function startSynod(s: SynodSettings): Promise<System> {
       kind: 'synod', natsUrl: nats.url, cluster: 'bench', batching: s.clientBatching,
     }),
     async stop() {
+      stopping = true;
       await observer.close();
       await cluster.stop();
       await nats.stop();

@@ -58,6 +58,13 @@ export interface ProposerConfig {
   /** Decided slots kept in memory to answer catch-ups and recover. */
   readonly retainDecided?: number;
   /**
+   * Most client commands held in those retained slots: with large batches a slot count alone
+   * does not bound memory (20,000 slots of 16 commands are 320,000 commands).
+   */
+  readonly retainDecidedCommands?: number;
+  /** Most payload characters held in retained slots (large commands). */
+  readonly retainDecidedChars?: number;
+  /**
    * Log compaction: the leader lets acceptors drop their votes below
    * `min(decided prefix, every live learner's delivery point) - retainVotes`; the margin keeps
    * recent votes for proposers and learners that catch up from acceptors.
@@ -117,6 +124,11 @@ export class ProposerCore {
   private readonly maxPendingChars: number;
   private pendingChars = 0;
   private readonly retainDecided: number;
+  private readonly retainDecidedCommands: number;
+  private readonly retainDecidedChars: number;
+  /** Commands and payload characters in `decided` (what the retain bounds count). */
+  private retainedCommands = 0;
+  private retainedChars = 0;
   private readonly retainVotes: number;
   private readonly learnerTimeoutTicks: number;
   private readonly plantedBug: PlantedBug | undefined;
@@ -175,6 +187,8 @@ export class ProposerCore {
     this.maxPending = config.maxPending ?? 4096;
     this.maxPendingChars = config.maxPendingChars ?? 16 * 1024 * 1024;
     this.retainDecided = config.retainDecided ?? 100_000;
+    this.retainDecidedCommands = config.retainDecidedCommands ?? 1_000_000;
+    this.retainDecidedChars = config.retainDecidedChars ?? 256 * 1024 * 1024;
     this.retainVotes = config.retainVotes ?? 10_000;
     this.learnerTimeoutTicks = config.learnerTimeoutTicks ?? 50;
     this.plantedBug = config.plantedBug;
@@ -683,6 +697,10 @@ export class ProposerCore {
   private onDecided(slot: number, ballot: Ballot, value: Value): void {
     this.noteStamp(value);
     this.decided.set(slot, { value, ballot });
+    if (value.kind === 'cmds') {
+      this.retainedCommands += value.cmds.length;
+      for (const c of value.cmds) this.retainedChars += c.payload.length;
+    }
     this.tally.forget(slot);
     this.highestDecided = Math.max(this.highestDecided, slot);
     this.noteKnown(slot);
@@ -740,14 +758,22 @@ export class ProposerCore {
     this.pending = back.concat(this.pending);
   }
 
+  /**
+   * Drops decided slots below `firstUnknown` while more than `retainDecided` slots, or more
+   * than `retainDecidedCommands` commands or `retainDecidedChars` payload characters, are held.
+   */
   private prune(): void {
     const floor = this.firstUnknownSlot - this.retainDecided;
-    while (this.lowestRetained < floor) {
+    while (this.lowestRetained < this.firstUnknownSlot && (this.lowestRetained < floor ||
+      this.retainedCommands > this.retainDecidedCommands ||
+      this.retainedChars > this.retainDecidedChars)) {
       const d = this.decided.get(this.lowestRetained);
       if (d !== undefined && d.value.kind === 'cmds') {
         for (const c of d.value.cmds) {
           const key = commandKey(c);
           if (this.dedupe.get(key) === this.lowestRetained) this.dedupe.delete(key);
+          this.retainedCommands--;
+          this.retainedChars -= c.payload.length;
         }
       }
       this.decided.delete(this.lowestRetained);

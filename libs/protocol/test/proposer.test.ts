@@ -416,6 +416,39 @@ describe('ProposerCore: phase 2 pipeline', () => {
     expect(fwd.map((m) => [m.to, m.cmd.clientId])).toEqual([['p1', 'c1'], ['p1', 'c2']]);
   });
 
+  test('retained decided slots are bounded by their commands and payload characters too, ' +
+    'not only by their number', () => {
+    const c = (seq: number, payload?: string): ReturnType<typeof cmd> => cmd('c1', seq, payload);
+    const p = leader({ maxBatch: 4, maxInflight: 1, retainDecided: 1000,
+      retainDecidedCommands: 10, retainDecidedChars: 1000 });
+    let seq = 0;
+    for (let slot = 0; slot < 6; slot++) {
+      const v = cmds(c(++seq), c(++seq), c(++seq), c(++seq));
+      decide(p, slot, v);
+      drain(p);
+    }
+    // 6 slots of 4 commands, at most 10 commands kept: slots 0..3 are gone, 4 and 5 remain.
+    // A retry of a dropped command is proposed again (the log's Deduplicator skips the copy);
+    // a retained one is answered from memory.
+    p.step(request('c1', c(1)));
+    expect(accepts(drain(p).messages)).toEqual([[6, cmds(c(1))]]);
+    p.step(request('c1', c(24)));
+    const r = drain(p).messages;
+    expect(accepts(r)).toEqual([]);
+    expect(ofType(r, 'response').map((m) => m.outcome)).toEqual([{ status: 'chosen', slot: 5 }]);
+    // By characters: two 600-character commands cannot both stay under 1000.
+    const q = leader({ maxBatch: 1, maxInflight: 1, retainDecidedChars: 1000 });
+    decide(q, 0, cmds(c(1, 'x'.repeat(600))));
+    drain(q);
+    decide(q, 1, cmds(c(2, 'y'.repeat(600))));
+    drain(q);
+    q.step(request('c1', c(1, 'x'.repeat(600))));
+    expect(accepts(drain(q).messages).map(([s]) => s)).toEqual([2]);
+    q.step(request('c1', c(2, 'y'.repeat(600))));
+    expect(ofType(drain(q).messages, 'response').map((m) => m.outcome))
+      .toEqual([{ status: 'chosen', slot: 1 }]);
+  });
+
   test('pipelining: up to maxInflight slots are in phase 2 at once', () => {
     const p = leader({ maxBatch: 1, maxInflight: 3 });
     for (let seq = 1; seq <= 5; seq++) p.step(request('c1', cmd('c1', seq)));
