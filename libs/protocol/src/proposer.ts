@@ -27,6 +27,9 @@ import { Tally } from './tally.js';
 import { type Command, commandKey, NOOP, type Value, valueEquals } from './value.js';
 
 /** Proposer settings; tick counts are logical ticks of the driver's clock. */
+/** How far past its retain bounds a proposer keeps values that a live learner still lacks. */
+const HOLD_FACTOR = 3;
+
 export interface ProposerConfig {
   readonly id: string;
   /** Ids of every acceptor (the configuration; quorums are majorities of it). */
@@ -129,6 +132,14 @@ export class ProposerCore {
   /** Commands and payload characters in `decided` (what the retain bounds count). */
   private retainedCommands = 0;
   private retainedChars = 0;
+  /**
+   * Slots whose values were dropped for their payload characters while their dedupe entries
+   * are kept (the dedupe window is bounded by slots and commands only, so that large payloads
+   * do not shorten it), oldest first from `dedupeHead`; `dedupeOnlyCommands` counts their keys.
+   */
+  private dedupeOnly: { slot: number; keys: string[] }[] = [];
+  private dedupeHead = 0;
+  private dedupeOnlyCommands = 0;
   private readonly retainVotes: number;
   private readonly learnerTimeoutTicks: number;
   private readonly plantedBug: PlantedBug | undefined;
@@ -466,7 +477,9 @@ export class ProposerCore {
     });
     // P2c: in every slot that some acceptor of the quorum accepted, propose the value of the
     // highest ballot reported; in the others (gaps), a no-op. Decided slots need nothing.
-    for (let slot = Math.max(p1.fromSlot, p1.floor); slot <= maxSlot; slot++) {
+    // Below firstUnknown every slot is decided, whether or not its value is still retained.
+    const from = Math.max(p1.fromSlot, p1.floor, this.firstUnknownSlot);
+    for (let slot = from; slot <= maxSlot; slot++) {
       if (this.decided.has(slot)) continue;
       const adopted = p1.adopted.get(slot);
       let value: Value = adopted?.value ?? NOOP;
@@ -523,6 +536,13 @@ export class ProposerCore {
     this.heartbeatElapsed++;
     if (this.heartbeatElapsed >= this.heartbeatTicks) this.sendHeartbeat();
     for (const [slot, f] of this.inflight) {
+      if (slot < this.firstUnknownSlot) {
+        // Decided without this proposer hearing its votes (they arrived after the prefix
+        // passed it): stop sending; whatever of it was not chosen there goes back in the queue.
+        this.inflight.delete(slot);
+        if (f.value.kind === 'cmds') this.requeue(f.value.cmds);
+        continue;
+      }
       if (this.now - f.sentTick >= this.retryTicks) {
         f.sentTick = this.now;
         this.sendAccept(slot, f.value);
@@ -544,6 +564,15 @@ export class ProposerCore {
    * lowest of the decided prefix and of every live learner's delivery point, less a margin of
    * recent votes. With no live learner it does not move: nobody else would hold the prefix.
    */
+  /** The lowest delivery point of the learners heard within the timeout (Infinity if none). */
+  private learnersNeed(): number {
+    let need = Infinity;
+    for (const l of this.learners.values()) {
+      if (this.now - l.tick <= this.learnerTimeoutTicks) need = Math.min(need, l.next);
+    }
+    return need;
+  }
+
   private updateCompactPoint(): void {
     let held = this.firstUnknownSlot;
     let live = 0;
@@ -759,25 +788,48 @@ export class ProposerCore {
   }
 
   /**
-   * Drops decided slots below `firstUnknown` while more than `retainDecided` slots, or more
-   * than `retainDecidedCommands` commands or `retainDecidedChars` payload characters, are held.
+   * Drops decided slots below `firstUnknown`, oldest first, while more than `retainDecided`
+   * slots, `retainDecidedCommands` commands or `retainDecidedChars` payload characters are
+   * held. A slot dropped for characters alone keeps its dedupe entries (a retry of its commands
+   * is still answered with their first slot) until the slot and command bounds drop them too.
    */
   private prune(): void {
     const floor = this.firstUnknownSlot - this.retainDecided;
-    while (this.lowestRetained < this.firstUnknownSlot && (this.lowestRetained < floor ||
-      this.retainedCommands > this.retainDecidedCommands ||
-      this.retainedChars > this.retainDecidedChars)) {
-      const d = this.decided.get(this.lowestRetained);
+    const maxCmds = this.retainDecidedCommands;
+    // A value is kept while a live learner still lacks its slot: the acceptors' votes for it
+    // may be split across ballots (no majority at one ballot for the learner to count), and
+    // then a proposer's `chosen` or another learner is the only way to learn it. Beyond
+    // HOLD_FACTOR times the bounds, memory wins and the oldest go anyway.
+    const held = this.learnersNeed();
+    const over = (k: number): boolean => this.retainedCommands > k * maxCmds ||
+      this.retainedChars > k * this.retainDecidedChars;
+    while (this.lowestRetained < this.firstUnknownSlot &&
+      (this.lowestRetained < held ? this.lowestRetained < floor || over(1) : over(HOLD_FACTOR))) {
+      const slot = this.lowestRetained;
+      const d = this.decided.get(slot);
       if (d !== undefined && d.value.kind === 'cmds') {
+        const keys: string[] = [];
         for (const c of d.value.cmds) {
-          const key = commandKey(c);
-          if (this.dedupe.get(key) === this.lowestRetained) this.dedupe.delete(key);
+          keys.push(commandKey(c));
           this.retainedCommands--;
           this.retainedChars -= c.payload.length;
         }
+        this.dedupeOnly.push({ slot, keys });
+        this.dedupeOnlyCommands += keys.length;
       }
-      this.decided.delete(this.lowestRetained);
+      this.decided.delete(slot);
       this.lowestRetained++;
+    }
+    while (this.dedupeHead < this.dedupeOnly.length) {
+      const e = this.dedupeOnly[this.dedupeHead] as { slot: number; keys: string[] };
+      if (e.slot >= floor && this.retainedCommands + this.dedupeOnlyCommands <= maxCmds) break;
+      for (const key of e.keys) if (this.dedupe.get(key) === e.slot) this.dedupe.delete(key);
+      this.dedupeOnlyCommands -= e.keys.length;
+      this.dedupeHead++;
+    }
+    if (this.dedupeHead > 1024 && this.dedupeHead * 2 > this.dedupeOnly.length) {
+      this.dedupeOnly = this.dedupeOnly.slice(this.dedupeHead);
+      this.dedupeHead = 0;
     }
   }
 

@@ -436,17 +436,52 @@ describe('ProposerCore: phase 2 pipeline', () => {
     const r = drain(p).messages;
     expect(accepts(r)).toEqual([]);
     expect(ofType(r, 'response').map((m) => m.outcome)).toEqual([{ status: 'chosen', slot: 5 }]);
-    // By characters: two 600-character commands cannot both stay under 1000.
-    const q = leader({ maxBatch: 1, maxInflight: 1, retainDecidedChars: 1000 });
+    // By characters: two 600-character commands cannot both stay under 1000. The older value
+    // goes (a catch-up no longer gets it from here), but its dedupe entry stays: a retry is
+    // still answered with its first slot instead of being proposed again.
+    const q = leader({ maxBatch: 1, maxInflight: 1, retainDecidedChars: 1000,
+      retainDecidedCommands: 3 });
     decide(q, 0, cmds(c(1, 'x'.repeat(600))));
     drain(q);
     decide(q, 1, cmds(c(2, 'y'.repeat(600))));
     drain(q);
+    q.step({ type: 'catchup', from: 'l1', fromSlot: 0, toSlot: 1 });
+    expect(ofType(drain(q).messages, 'chosen').map((m) => m.slot)).toEqual([1]);
     q.step(request('c1', c(1, 'x'.repeat(600))));
-    expect(accepts(drain(q).messages).map(([s]) => s)).toEqual([2]);
     q.step(request('c1', c(2, 'y'.repeat(600))));
-    expect(ofType(drain(q).messages, 'response').map((m) => m.outcome))
-      .toEqual([{ status: 'chosen', slot: 1 }]);
+    const both = drain(q).messages;
+    expect(accepts(both)).toEqual([]);
+    expect(ofType(both, 'response').map((m) => m.outcome))
+      .toEqual([{ status: 'chosen', slot: 0 }, { status: 'chosen', slot: 1 }]);
+    // The command bound counts those kept keys too: two more slots push slot 0 out entirely.
+    decide(q, 2, cmds(c(3, 'z')));
+    decide(q, 3, cmds(c(4, 'w')));
+    drain(q);
+    q.step(request('c1', c(1, 'x'.repeat(600))));
+    expect(accepts(drain(q).messages).map(([sl]) => sl)).toEqual([4]);
+  });
+
+  test('a candidate that learned (and dropped) decided slots during its election does not ' +
+    'propose them again as leader', () => {
+    const p = newProposer('p2', ACCEPTORS3, { maxInflight: 4, retainDecidedCommands: 2 });
+    p.campaign();
+    const prep = only(drain(p).messages, 'prepare');
+    const old = bal(1, 'p1');
+    const v = (i: number): Value => cmds(cmd('c1', i + 1));
+    // The old leader's decisions reach it while it campaigns: slots 0..5, of which only the
+    // last two stay retained (two commands at most).
+    for (let slot = 0; slot < 6; slot++) p.step(chosenMsg('p1', old, slot, v(slot)));
+    expect(p.firstUnknown).toBe(6);
+    drain(p);
+    const entries = Array.from({ length: 6 }, (_, slot) => entry(slot, old, v(slot)));
+    for (const a of ['a1', 'a2']) {
+      p.step(promise(a, 'p2', prep.ballot, entries, prep.fromSlot));
+    }
+    expect(p.role).toBe('leader');
+    expect(accepts(drain(p).messages)).toEqual([]);
+    expect(p.inflightCount).toBe(0);
+    p.step(request('c9', cmd('c9', 1)));
+    expect(accepts(drain(p).messages)).toEqual([[6, cmds(cmd('c9', 1))]]);
   });
 
   test('pipelining: up to maxInflight slots are in phase 2 at once', () => {

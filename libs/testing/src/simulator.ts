@@ -374,6 +374,7 @@ export class Simulation {
       maxInflight: o.maxInflight,
       maxPending: 256,
       retainVotes: o.retainVotes,
+      retainDecidedCommands: o.retainDecidedCommands,
       learnerTimeoutTicks: o.learnerTimeoutTicks,
       ...(this.bug === undefined ? {} : { plantedBug: this.bug }),
     });

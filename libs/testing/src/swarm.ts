@@ -54,6 +54,11 @@ export interface SwarmOptions {
    * arrival (`stepMany`), as a proposer's driver steps the commands of a client's propose batch.
    */
   readonly requestBursts: boolean;
+  /**
+   * Most commands a proposer keeps in its retained decided slots (tiny values drop decided
+   * values and dedupe entries right below `firstUnknown`, also while it campaigns).
+   */
+  readonly retainDecidedCommands: number;
   /** Commands each client issues during the safety phase. */
   readonly commandsPerClient: number;
   /** Ticks with faults on. */
@@ -116,6 +121,7 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     learnersHearVotes: rng.chance(0.5),
     followersHearVotes: rng.chance(0.5),
     requestBursts: rng.chance(0.5),
+    retainDecidedCommands: pick(rng, [8, 32, 1_000_000]),
     plantedBug,
   };
 }
