@@ -68,8 +68,10 @@ const PER_COMMAND_OVERHEAD = 256;
  * instead of 64 of each. Nothing waits for company: the batch leaves on the next turn
  * (`setImmediate`), and an attempt that finds itself alone goes out as the ordinary single
  * request. Each command keeps its identity, deadline and retries (the caller's loop decides
- * what to do with each outcome); a failed batch request fails every command in it the way a
- * failed single request would (timeout: outcome unknown; no responders: nothing proposed).
+ * what to do with each outcome); a batch request that times out leaves every command in it
+ * with an unknown outcome (each is retried), and one that no proposer takes (no responders)
+ * or that a proposer refuses whole (`synod-error`: nothing was stepped) is sent again as
+ * single requests, which older proposers also understand.
  */
 export class ProposeBatcher {
   private queue: Item[] = [];
@@ -151,16 +153,35 @@ export class ProposeBatcher {
       this.send(items.slice(half));
       return;
     }
-    let timeoutMs = Infinity;
-    for (const i of items) timeoutMs = Math.min(timeoutMs, i.timeoutMs);
+    // The request waits as long as the longest attempt may; an item whose own attempt is
+    // shorter times out on its own timer, so one short deadline never cuts its batch-mates'.
+    const started = Date.now();
+    let timeoutMs = 0;
+    for (const i of items) timeoutMs = Math.max(timeoutMs, i.timeoutMs);
+    const timers: NodeJS.Timeout[] = [];
+    for (const i of items) {
+      if (i.timeoutMs < timeoutMs) {
+        timers.push(setTimeout(() => i.resolve({ kind: 'timeout' }), i.timeoutMs));
+      }
+    }
+    const settle = (): void => {
+      for (const t of timers) clearTimeout(t);
+    };
+    // Nothing of the batch reached a proposer's core (refused whole, or nobody takes batches,
+    // e.g. proposers older than batches): each command is sent alone instead, in the time its
+    // attempt has left.
+    const alone = (): void => {
+      const spent = Date.now() - started;
+      for (const it of items) {
+        void this.single(it.cmd, Math.max(1, it.timeoutMs - spent), it.signal, it.headers)
+          .then(it.resolve);
+      }
+    };
     this.transport.request(proposeSubject(this.cluster), data, { timeoutMs }).then(
       (reply) => {
-        const refused = reply.headers[ERROR_HEADER];
-        if (refused !== undefined) {
-          const a: Attempt = {
-            kind: 'bad-reply', detail: `a proposer refused the batch: ${refused}`,
-          };
-          for (const i of items) i.resolve(a);
+        settle();
+        if (reply.headers[ERROR_HEADER] !== undefined) {
+          alone();
           return;
         }
         let outcomes: readonly Outcome[];
@@ -176,7 +197,12 @@ export class ProposeBatcher {
         items.forEach((it, k) => it.resolve(attemptOf(outcomes[k] as Outcome)));
       },
       (e: unknown) => {
+        settle();
         const a = attemptOfError(e);
+        if (a.kind === 'no-responders') {
+          alone();
+          return;
+        }
         for (const i of items) i.resolve(a);
       },
     );

@@ -132,11 +132,9 @@ describe('propose batching (clients sharing a transport)', () => {
     expect(() => client(cluster, { batching: false })).not.toThrow();
   });
 
-  test('an error-header reply is a bad reply: the proposer may have seen the commands, so ' +
-    'SynodOutcomeUnknownError by the deadline', async () => {
+  test('a batch refused whole was never stepped: its commands go again alone, and with no ' +
+    'single proposer listening, nothing was proposed (SynodUnavailableError)', async () => {
     const cluster = freshCluster();
-    // No single proposer: retries that find themselves alone get "no responders", which alone
-    // would mean "nothing was proposed". The refused batch must keep the outcome unknown.
     const batches = scriptedBatchProposer(proposerBus, cluster,
       () => ({ error: 'decode:BAD_FIELD' }));
     await proposerBus.flush();
@@ -144,14 +142,47 @@ describe('propose batching (clients sharing a transport)', () => {
     const t0 = Date.now();
     const errs = await Promise.all(cs.map((c) => settle(c.propose('x', { timeoutMs: 600 }))));
     const elapsed = Date.now() - t0;
-    for (const [i, e] of errs.entries()) {
-      expect(e).toBeInstanceOf(SynodOutcomeUnknownError);
-      expect(e).toMatchObject({ code: 'OUTCOME_UNKNOWN', clientId: `b${i}`, seq: 1 });
+    for (const e of errs) {
+      expect(e).toBeInstanceOf(SynodUnavailableError);
+      expect(e).not.toBeInstanceOf(SynodOutcomeUnknownError);
     }
     expect(elapsed).toBeLessThan(600 + 200);
     expect(batches.batches.length).toBeGreaterThanOrEqual(1);
     expect(ids(batches.batches[0]!.cmds)).toEqual(['b0#1', 'b1#1', 'b2#1']);
     batches.stop();
+  });
+
+  test('one command with a short deadline does not cut its batch-mates\' attempt short',
+    async () => {
+      const cluster = freshCluster();
+      const batches = scriptedBatchProposer(proposerBus, cluster,
+        (b) => b.cmds.map((c, k): Outcome => ({ status: 'chosen', slot: 100 + k + c.seq * 0 })),
+        { delayMs: 300 });
+      await proposerBus.flush();
+      const cs = clients(cluster, 3);
+      const [short, ...rest] = await Promise.all([
+        settle(cs[0]!.propose('x', { timeoutMs: 150 })),
+        ...cs.slice(1).map((c) => settle(c.propose('x', { timeoutMs: 3000 }))),
+      ]);
+      // The short one timed out on its own (it may have been seen: outcome unknown)...
+      expect(short).toBeInstanceOf(SynodOutcomeUnknownError);
+      // ...while the others got the batch's answer, from that one batch, with no retry.
+      expect(rest.map((r) => (r as { slot: number }).slot)).toEqual([101, 102]);
+      expect(batches.batches).toHaveLength(1);
+      batches.stop();
+    });
+
+  test('proposers that take no batches (older ones): the batch finds no responders and its ' +
+    'commands are sent alone and chosen', async () => {
+    const cluster = freshCluster();
+    const single = scriptedProposer(proposerBus, cluster, (req) =>
+      ({ status: 'chosen', slot: req.cmd.seq * 10 + Number(req.cmd.clientId.slice(1)) }));
+    await proposerBus.flush();
+    const cs = clients(cluster, 3);
+    const rs = await Promise.all(cs.map((c) => c.propose('x', { timeoutMs: 2000 })));
+    expect(rs.map((r) => r.slot)).toEqual([10, 11, 12]);
+    expect(ids(single.requests)).toEqual(['b0#1', 'b1#1', 'b2#1']);
+    single.stop();
   });
 
   test('the same refusal with a single proposer that answers: the commands are retried ' +

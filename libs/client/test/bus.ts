@@ -112,6 +112,7 @@ export function scriptedBatchProposer(
   t: Transport,
   cluster: string,
   script: (batch: ProposeBatch, n: number) => BatchAction,
+  opts: { readonly delayMs?: number } = {},
 ): ScriptedBatchProposer {
   const batches: ProposeBatch[] = [];
   const headers: Headers[] = [];
@@ -121,9 +122,14 @@ export function scriptedBatchProposer(
     headers.push(m.headers);
     const action = script(b, batches.length);
     if (action === 'drop') return;
-    if ('raw' in action) t.respond(m, action.raw);
-    else if ('error' in action) t.respond(m, new Uint8Array(0), { [ERROR_HEADER]: action.error });
-    else t.respond(m, encodeApi({ outcomes: action }));
+    const answer = (): void => {
+      if ('raw' in action) t.respond(m, action.raw);
+      else if ('error' in action) {
+        t.respond(m, new Uint8Array(0), { [ERROR_HEADER]: action.error });
+      } else t.respond(m, encodeApi({ outcomes: action }));
+    };
+    if (opts.delayMs === undefined) answer();
+    else setTimeout(answer, opts.delayMs);
   }, { queue: `synod-${cluster}-proposers` });
   return { batches, headers, stop: () => sub.unsubscribe() };
 }
