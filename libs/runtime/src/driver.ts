@@ -153,8 +153,13 @@ export class CoreDriver<P> {
   private readonly o: DriverOptions<P>;
   private readonly subs: Subscription[] = [];
   private readonly replies = new Map<string, PendingReply>();
-  /** `<clientId>|<clientId>#<seq>` of a batched command -> its batch and index in it. */
-  private readonly batched = new Map<string, { batch: PendingBatch; index: number }>();
+  /**
+   * `<clientId>|<clientId>#<seq>` of a batched command -> every batch waiting for it (a retry
+   * may come in a second batch while the first still waits) and its index there.
+   */
+  private readonly batched = new Map<string, { batch: PendingBatch; index: number }[]>();
+  /** Entries of all the lists in {@link batched}. */
+  private batchedWaits = 0;
   /** A proposer's client subscriptions (requests, batches); {@link setClientIntake} toggles. */
   private readonly intakes: Intake[] = [];
   /** The broadcast vote subscription, which {@link setVoteIntake} toggles. */
@@ -322,7 +327,7 @@ export class CoreDriver<P> {
       msg: t, expires: Date.now() + (this.o.replyTtlMs ?? 30_000),
       outcomes: new Array<Outcome | undefined>(cmds.length).fill(undefined), missing: cmds.length,
     };
-    if (batch !== null && this.batched.size + cmds.length > 100_000) this.expireReplies(true);
+    if (batch !== null && this.batchedWaits + cmds.length > 100_000) this.expireBatches(true);
     this.giveTime();
     const ms: MsgRequest[] = [];
     const hooks = this.o.hooks;
@@ -331,7 +336,11 @@ export class CoreDriver<P> {
       const m: MsgRequest = { type: 'request', from: cmd.clientId, cmd };
       ms.push(m);
       if (batch !== null) {
-        this.batched.set(`${cmd.clientId}|${commandKey(cmd)}`, { batch, index: i });
+        const key = `${cmd.clientId}|${commandKey(cmd)}`;
+        const list = this.batched.get(key);
+        if (list === undefined) this.batched.set(key, [{ batch, index: i }]);
+        else list.push({ batch, index: i });
+        this.batchedWaits++;
       }
       const tp = traces?.[i];
       if (hooks?.onInbound !== undefined) {
@@ -457,39 +466,54 @@ export class CoreDriver<P> {
    */
   private answerBatched(m: Message & { type: 'response' }): boolean {
     const key = `${m.to}|${commandKey(m)}`;
-    const w = this.batched.get(key);
-    if (w === undefined) return false;
+    const waits = this.batched.get(key);
+    if (waits === undefined) return false;
     this.batched.delete(key);
-    const b = w.batch;
-    if (b.outcomes[w.index] === undefined) {
-      b.outcomes[w.index] = m.outcome;
-      b.missing--;
-    }
+    this.batchedWaits -= waits.length;
     // A single request for the same command waits too: it is answered (and its send reported)
     // by the caller, so the send is reported once.
     const single = this.replies.has(key);
-    if (!single) this.o.hooks?.onSent?.(m, b.msg.reply ?? '');
-    if (b.missing === 0) {
-      this.o.transport.respond(b.msg, encodeApi({ outcomes: b.outcomes as Outcome[] }));
-      this.counts.sent++;
+    if (!single) this.o.hooks?.onSent?.(m, waits[0]?.batch.msg.reply ?? '');
+    for (const w of waits) {
+      const b = w.batch;
+      if (b.outcomes[w.index] === undefined) {
+        b.outcomes[w.index] = m.outcome;
+        b.missing--;
+      }
+      if (b.missing === 0) {
+        this.o.transport.respond(b.msg, encodeApi({ outcomes: b.outcomes as Outcome[] }));
+        this.counts.sent++;
+      }
     }
     return !single;
   }
 
   private rememberReply(from: string, key: string, t: TransportMessage): void {
     const ttl = this.o.replyTtlMs ?? 30_000;
-    if (this.replies.size >= 100_000) this.expireReplies(true);
+    if (this.replies.size >= 100_000) this.expireSingles(true);
     this.replies.set(`${from}|${key}`, { msg: t, expires: Date.now() + ttl });
   }
 
-  private expireReplies(force = false): void {
-    if (this.batched.size > 0) {
-      const now = Date.now();
-      for (const [k, w] of this.batched) {
-        if (force || w.batch.expires <= now) this.batched.delete(k);
-        if (force && this.batched.size < 50_000) break;
-      }
+  private expireReplies(): void {
+    this.expireBatches(false);
+    this.expireSingles(false);
+  }
+
+  /** Drops expired batch waits; forced, the oldest until half the bound is left. */
+  private expireBatches(force: boolean): void {
+    if (this.batched.size === 0) return;
+    const now = Date.now();
+    for (const [k, waits] of this.batched) {
+      const kept = force ? [] : waits.filter((w) => w.batch.expires > now);
+      this.batchedWaits -= waits.length - kept.length;
+      if (kept.length === 0) this.batched.delete(k);
+      else if (kept.length < waits.length) this.batched.set(k, kept);
+      if (force && this.batchedWaits < 50_000) break;
     }
+  }
+
+  /** Drops expired single-request replies; forced, the oldest until half the bound is left. */
+  private expireSingles(force: boolean): void {
     if (this.replies.size === 0) return;
     const now = Date.now();
     for (const [k, p] of this.replies) {

@@ -319,6 +319,25 @@ describe('CoreDriver: propose batches', () => {
     await driver.stop();
   });
 
+  test('two batches waiting for the same command (a retry in a second batch) are both ' +
+    'answered', async () => {
+    const bus = new MemBus();
+    const core = new ScriptedCore();
+    const driver = proposerDriver(bus, core);
+    const c = cmd('a', 1);
+    const first = ask(bus, encodeApi({ cmds: [c, cmd('b', 1)] }));
+    const second = ask(bus, encodeApi({ cmds: [cmd('c', 1), c] }));
+    await until('four steps', () => core.stepped.length === 4);
+    core.answer(c, { status: 'chosen', slot: 3 });
+    core.answer(cmd('b', 1), { status: 'chosen', slot: 4 });
+    core.answer(cmd('c', 1), { status: 'overloaded' });
+    expect(decodeProposeBatchReply((await first).data, 2).outcomes)
+      .toEqual([{ status: 'chosen', slot: 3 }, { status: 'chosen', slot: 4 }]);
+    expect(decodeProposeBatchReply((await second).data, 2).outcomes)
+      .toEqual([{ status: 'overloaded' }, { status: 'chosen', slot: 3 }]);
+    await driver.stop();
+  });
+
   test('a batch published without a reply subject is stepped; responses go out as usual',
     async () => {
       const bus = new MemBus();
