@@ -133,9 +133,9 @@ export class ProposerCore {
   private retainedCommands = 0;
   private retainedChars = 0;
   /**
-   * Slots whose values were dropped for their payload characters while their dedupe entries
-   * are kept (the dedupe window is bounded by slots and commands only, so that large payloads
-   * do not shorten it), oldest first from `dedupeHead`; `dedupeOnlyCommands` counts their keys.
+   * Slots whose values were dropped but whose dedupe entries are still kept (the dedupe window
+   * is bounded by slots and commands only, so that large payloads do not shorten it), oldest
+   * first from `dedupeHead`; `dedupeOnlyCommands` counts their keys.
    */
   private dedupeOnly: { slot: number; keys: string[] }[] = [];
   private dedupeHead = 0;
@@ -574,17 +574,12 @@ export class ProposerCore {
   }
 
   private updateCompactPoint(): void {
-    let held = this.firstUnknownSlot;
-    let live = 0;
     for (const [id, l] of this.learners) {
-      if (this.now - l.tick > this.learnerTimeoutTicks) {
-        this.learners.delete(id);
-        continue;
-      }
-      live++;
-      if (this.plantedBug !== PlantedBug.CompactIgnoringLearners) held = Math.min(held, l.next);
+      if (this.now - l.tick > this.learnerTimeoutTicks) this.learners.delete(id);
     }
-    if (live === 0) return;
+    if (this.learners.size === 0) return;
+    const held = this.plantedBug === PlantedBug.CompactIgnoringLearners
+      ? this.firstUnknownSlot : Math.min(this.firstUnknownSlot, this.learnersNeed());
     const point = held - this.retainVotes;
     if (point > this.compactPoint) this.compactPoint = point;
   }
