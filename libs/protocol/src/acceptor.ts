@@ -180,6 +180,11 @@ export class AcceptorCore {
   }
 
   private onAccept(m: MsgAccept): void {
+    if (m.to !== undefined && m.to !== this.id) {
+      // Addressed to another acceptor (thrifty phase 2): not this one's to vote on.
+      this.outEvents.push({ kind: 'rejected', reason: 'misaddressed', detail: m.to });
+      return;
+    }
     const belowPromise = compareMaybeBallots(m.ballot, this.promisedBallot) < 0;
     if (belowPromise && this.plantedBug !== PlantedBug.AcceptBelowPromise) {
       this.nack(m.from, m.ballot, m.slot);

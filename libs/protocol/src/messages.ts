@@ -80,11 +80,13 @@ export interface MsgNack {
 /**
  * Phase 2a. Proposer -> all acceptors: "accept `value` for `slot` at `ballot`". `compactBelow`
  * (leader only) says that every slot below it is decided and durably delivered by every learner
- * the leader hears from: an acceptor that takes the accept may drop its votes there.
+ * the leader hears from: an acceptor that takes the accept may drop its votes there. With `to`
+ * it goes to that one acceptor only (thrifty phase 2 sends one to each acceptor of a quorum).
  */
 export interface MsgAccept {
   readonly type: 'accept';
   readonly from: string;
+  readonly to?: string;
   readonly ballot: Ballot;
   readonly slot: number;
   readonly value: Value;

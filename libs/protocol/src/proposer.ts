@@ -75,6 +75,17 @@ export interface ProposerConfig {
   readonly retainVotes?: number;
   /** A learner not heard from (progress) for this many ticks no longer holds compaction back. */
   readonly learnerTimeoutTicks?: number;
+  /**
+   * Thrifty phase 2: the leader sends each new accept only to the quorum of acceptors whose
+   * votes completed its latest decision, instead of to every acceptor. Safety does not depend
+   * on it (a value is chosen by whichever quorum accepts it); it spares the other acceptors a
+   * durable write and a vote per slot. An accept that quorum has not decided within
+   * `thriftyTimeoutTicks` is sent to the other acceptors too, and new accepts go to every
+   * acceptor until a decision names a quorum again.
+   */
+  readonly thrifty?: boolean;
+  /** Ticks a thrifty accept waits for its quorum before the other acceptors are asked. */
+  readonly thriftyTimeoutTicks?: number;
   /** Simulator only: a planted bug to switch on. */
   readonly plantedBug?: PlantedBug;
 }
@@ -99,6 +110,8 @@ interface Phase1 {
 interface Inflight {
   readonly value: Value;
   sentTick: number;
+  /** The acceptors it was sent to (thrifty phase 2), or null when sent to every acceptor. */
+  to: readonly string[] | null;
 }
 
 /**
@@ -123,6 +136,11 @@ export class ProposerCore {
   private readonly retryTicks: number;
   private readonly maxBatch: number;
   private readonly maxInflight: number;
+  private readonly thrifty: boolean;
+  private readonly thriftyTimeoutTicks: number;
+  /** The quorum thrifty accepts go to: the voters of the latest decision at this ballot. */
+  private thriftySet: readonly string[] | null = null;
+  private thriftyFallbackCount = 0;
   private readonly maxPending: number;
   private readonly maxPendingChars: number;
   private pendingChars = 0;
@@ -202,6 +220,8 @@ export class ProposerCore {
     this.retainDecidedChars = config.retainDecidedChars ?? 256 * 1024 * 1024;
     this.retainVotes = config.retainVotes ?? 10_000;
     this.learnerTimeoutTicks = config.learnerTimeoutTicks ?? 50;
+    this.thrifty = config.thrifty ?? false;
+    this.thriftyTimeoutTicks = config.thriftyTimeoutTicks ?? 2;
     this.plantedBug = config.plantedBug;
     this.tally = new Tally(this.quorum, false);
     this.incarnation = config.incarnation ??
@@ -252,6 +272,16 @@ export class ProposerCore {
   /** Slots proposed and not yet decided. */
   get inflightCount(): number {
     return this.inflight.size;
+  }
+
+  /** The acceptors new accepts go to (thrifty phase 2), or null when they go to every one. */
+  get thriftyQuorum(): readonly string[] | null {
+    return this.thrifty ? this.thriftySet : null;
+  }
+
+  /** Thrifty accepts that their quorum did not decide in time and went to every acceptor. */
+  get thriftyFallbacks(): number {
+    return this.thriftyFallbackCount;
   }
 
   /** The decided value of `slot`, if known and retained. */
@@ -380,6 +410,7 @@ export class ProposerCore {
     this.roleState = 'candidate';
     this.leaderHint = null;
     this.inflight.clear();
+    this.thriftySet = null;
     this.proposedKeys.clear();
     this.p1 = {
       fromSlot: this.firstUnknownSlot,
@@ -524,6 +555,7 @@ export class ProposerCore {
     // Commands in flight may or may not be chosen; the next leader recovers those that were
     // accepted anywhere in its quorum and clients retry the others.
     this.inflight.clear();
+    this.thriftySet = null;
     this.proposedKeys.clear();
     this.resetElectionTimer();
     this.forwardPending();
@@ -543,9 +575,21 @@ export class ProposerCore {
         if (f.value.kind === 'cmds') this.requeue(f.value.cmds);
         continue;
       }
+      if (f.to !== null && this.now - f.sentTick >= this.thriftyTimeoutTicks) {
+        // Its thrifty quorum did not decide it in time (an acceptor slow, down or cut off):
+        // ask the other acceptors too, and send to every acceptor until a decision names a
+        // quorum again.
+        const rest = this.acceptors.filter((a) => !(f.to ?? []).includes(a));
+        f.to = null;
+        f.sentTick = this.now;
+        this.thriftySet = null;
+        this.thriftyFallbackCount++;
+        this.sendAccept(slot, f.value, rest);
+        continue;
+      }
       if (this.now - f.sentTick >= this.retryTicks) {
         f.sentTick = this.now;
-        this.sendAccept(slot, f.value);
+        this.sendAccept(slot, f.value, f.to);
       }
     }
   }
@@ -621,7 +665,8 @@ export class ProposerCore {
   }
 
   private proposeAt(slot: number, value: Value): void {
-    this.inflight.set(slot, { value, sentTick: this.now });
+    const to = this.thrifty ? this.thriftySet : null;
+    this.inflight.set(slot, { value, sentTick: this.now, to });
     if (value.kind === 'cmds') {
       for (const c of value.cmds) {
         this.proposedKeys.add(commandKey(c));
@@ -631,14 +676,23 @@ export class ProposerCore {
       }
     }
     this.outEvents.push({ kind: 'proposed', ballot: this.ballotState, slot, value });
-    this.sendAccept(slot, value);
+    this.sendAccept(slot, value, to);
   }
 
-  private sendAccept(slot: number, value: Value): void {
-    this.outMessages.push({
-      type: 'accept', from: this.id, ballot: this.ballotState, slot, value,
-      ...(this.compactPoint > 0 ? { compactBelow: this.compactPoint } : {}),
-    });
+  /** Sends an accept to every acceptor (`to` null, one broadcast) or to each one of `to`. */
+  private sendAccept(slot: number, value: Value, to: readonly string[] | null): void {
+    const compact = this.compactPoint > 0 ? { compactBelow: this.compactPoint } : {};
+    if (to === null) {
+      this.outMessages.push({
+        type: 'accept', from: this.id, ballot: this.ballotState, slot, value, ...compact,
+      });
+      return;
+    }
+    for (const a of to) {
+      this.outMessages.push({
+        type: 'accept', from: this.id, to: a, ballot: this.ballotState, slot, value, ...compact,
+      });
+    }
   }
 
   /**
@@ -708,7 +762,13 @@ export class ProposerCore {
     }
     if (m.slot < this.firstUnknownSlot || this.decided.has(m.slot)) return;
     const value = this.tally.add(m.slot, m.ballot, m.value, m.from);
-    if (value !== null) this.onDecided(m.slot, m.ballot, value);
+    if (value === null) return;
+    if (this.thrifty && this.roleState === 'leader' &&
+      compareBallots(m.ballot, this.ballotState) === 0) {
+      // The quorum that just decided one of this ballot's slots takes the next accepts.
+      this.thriftySet = this.tally.voters(m.slot, m.ballot);
+    }
+    this.onDecided(m.slot, m.ballot, value);
   }
 
   private onChosen(m: MsgChosen): void {

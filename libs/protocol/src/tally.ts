@@ -46,6 +46,13 @@ export class Tally {
     return votes.voters.size === this.quorum ? votes.value : null;
   }
 
+  /** The acceptors that voted for `slot` at `ballot`, in id order (empty when none did). */
+  voters(slot: number, ballot: Ballot): string[] {
+    const key = this.plantedAcrossBallots ? '*' : describeBallot(ballot);
+    const votes = this.slots.get(slot)?.get(key);
+    return votes === undefined ? [] : [...votes.voters].sort();
+  }
+
   /** Drops the votes of a decided slot. */
   forget(slot: number): void {
     this.slots.delete(slot);

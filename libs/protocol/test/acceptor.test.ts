@@ -220,6 +220,22 @@ describe('AcceptorCore: other messages', () => {
     expect(drain(a).messages.map((m) => (m.type === 'accepted' ? m.slot : -1))).toEqual([2, 3]);
   });
 
+  test('an accept addressed to it (thrifty phase 2) is taken like a broadcast one; one ' +
+    'addressed to another acceptor is rejected as an event and changes nothing', () => {
+    const a = new AcceptorCore({ id: 'a1' });
+    a.step({ ...accept('p1', bal(2, 'p1'), 0, val('x')), to: 'a1' });
+    const r = drain(a);
+    expect(r.persist?.accepted).toEqual([entry(0, bal(2, 'p1'), val('x'))]);
+    expect(r.messages).toEqual([acceptedMsg('a1', bal(2, 'p1'), 0, val('x'))]);
+    a.step({ ...accept('p1', bal(3, 'p1'), 1, val('y')), to: 'a2' });
+    const other = drain(a);
+    expect(other.persist).toBeNull();
+    expect(other.messages).toEqual([]);
+    expect(other.events).toEqual([{ kind: 'rejected', reason: 'misaddressed', detail: 'a2' }]);
+    expect(a.promised).toEqual(bal(2, 'p1'));
+    expect(a.acceptedEntries()).toEqual([entry(0, bal(2, 'p1'), val('x'))]);
+  });
+
   test('messages for other roles are rejected as events and change nothing', () => {
     const a = new AcceptorCore({ id: 'a1' });
     a.step(heartbeat('p1', bal(9, 'p1')));

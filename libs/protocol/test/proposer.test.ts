@@ -557,6 +557,114 @@ describe('ProposerCore: phase 2 pipeline', () => {
   });
 });
 
+describe('ProposerCore: thrifty phase 2', () => {
+  /** [slot, addressee or '*'] of every accept in `ms`. */
+  const targets = (ms: readonly Message[]): [number, string][] =>
+    ofType(ms, 'accept').map((m) => [m.slot, m.to ?? '*']);
+
+  test('off by default: every accept is one broadcast', () => {
+    const p = leader();
+    p.step(request('c1', cmd('c1', 1)));
+    expect(targets(drain(p).messages)).toEqual([[0, '*']]);
+    decide(p, 0, cmds(cmd('c1', 1)));
+    drain(p);
+    p.step(request('c1', cmd('c1', 2)));
+    expect(targets(drain(p).messages)).toEqual([[1, '*']]);
+    expect(p.thriftyQuorum).toBeNull();
+  });
+
+  test('after a decision, new accepts go to the quorum that decided it, one per acceptor', () => {
+    const p = leader({ thrifty: true });
+    p.step(request('c1', cmd('c1', 1)));
+    // No quorum known yet: the first accept goes to every acceptor.
+    expect(targets(drain(p).messages)).toEqual([[0, '*']]);
+    votes(p, ['a3', 'a2'], p.ballot, 0, cmds(cmd('c1', 1)));
+    expect(p.thriftyQuorum).toEqual(['a2', 'a3']);
+    drain(p);
+    p.step(request('c1', cmd('c1', 2)));
+    const r = drain(p);
+    expect(targets(r.messages)).toEqual([[1, 'a2'], [1, 'a3']]);
+    // Both carry the same proposal: one value per slot and ballot.
+    const [x, y] = ofType(r.messages, 'accept');
+    expect(x?.value).toEqual(y?.value);
+    expect(x?.ballot).toEqual(p.ballot);
+    // Those two votes decide it.
+    votes(p, ['a2', 'a3'], p.ballot, 1, cmds(cmd('c1', 2)));
+    expect(p.firstUnknown).toBe(2);
+    expect(p.thriftyFallbacks).toBe(0);
+  });
+
+  test('a vote from outside the quorum still counts (any quorum decides)', () => {
+    const p = leader({ thrifty: true });
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    votes(p, ['a1', 'a2'], p.ballot, 0, cmds(cmd('c1', 1)));
+    p.step(request('c1', cmd('c1', 2)));
+    expect(targets(drain(p).messages)).toEqual([[1, 'a1'], [1, 'a2']]);
+    // a2 and a3 (a3 heard the accept some other way, e.g. a retransmission) decide slot 1.
+    votes(p, ['a2', 'a3'], p.ballot, 1, cmds(cmd('c1', 2)));
+    expect(p.firstUnknown).toBe(2);
+    expect(p.thriftyQuorum).toEqual(['a2', 'a3']);
+  });
+
+  test('an accept its quorum leaves undecided goes to the other acceptors after the timeout, ' +
+    'and new accepts go to every acceptor until a decision names a quorum again', () => {
+    const p = leader({ thrifty: true, thriftyTimeoutTicks: 2, retryTicks: 10 });
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    votes(p, ['a1', 'a2'], p.ballot, 0, cmds(cmd('c1', 1)));
+    drain(p);
+    p.step(request('c1', cmd('c1', 2)));
+    expect(targets(drain(p).messages)).toEqual([[1, 'a1'], [1, 'a2']]);
+    // a2 went silent: a1 votes, a2 does not.
+    votes(p, ['a1'], p.ballot, 1, cmds(cmd('c1', 2)));
+    p.tick();
+    expect(targets(drain(p).messages)).toEqual([]);
+    p.tick();
+    expect(targets(drain(p).messages)).toEqual([[1, 'a3']]);
+    expect(p.thriftyFallbacks).toBe(1);
+    expect(p.thriftyQuorum).toBeNull();
+    p.step(request('c1', cmd('c1', 3)));
+    expect(targets(drain(p).messages)).toEqual([[2, '*']]);
+    // a3 answers: slot 1 is decided by a1 and a3, who take the next accepts.
+    votes(p, ['a3'], p.ballot, 1, cmds(cmd('c1', 2)));
+    expect(p.firstUnknown).toBe(2);
+    expect(p.thriftyQuorum).toEqual(['a1', 'a3']);
+    drain(p);
+    p.step(request('c1', cmd('c1', 4)));
+    expect(targets(drain(p).messages)).toEqual([[3, 'a1'], [3, 'a3']]);
+    // The ordinary retransmission of a slot already sent to everyone is a broadcast again.
+    for (let t = 0; t < 10; t++) p.tick();
+    expect(targets(drain(p).messages)).toContainEqual([2, '*']);
+  });
+
+  test('a new leadership starts without a quorum: the first accepts after phase 1 go to ' +
+    'every acceptor', () => {
+    const p = leader({ thrifty: true });
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    votes(p, ['a1', 'a2'], p.ballot, 0, cmds(cmd('c1', 1)));
+    expect(p.thriftyQuorum).toEqual(['a1', 'a2']);
+    // Preempted, then elected again at a higher ballot.
+    p.step(heartbeat('p2', bal(p.ballot.round + 1, 'p2'), 1));
+    expect(p.role).toBe('follower');
+    expect(p.thriftyQuorum).toBeNull();
+    raiseSeen(p, bal(p.ballot.round + 1, 'p2'));
+    p.step(request('c1', cmd('c1', 2)));
+    const r = electWith(p, ['a2', 'a3']);
+    expect(p.role).toBe('leader');
+    expect(targets(r.messages).every(([, to]) => to === '*')).toBe(true);
+  });
+
+  test('votes of an older ballot do not name the quorum', () => {
+    const p = leader({ thrifty: true });
+    const old = bal(0, 'p0');
+    votes(p, ['a1', 'a3'], old, 0, val('x'));
+    expect(p.firstUnknown).toBe(1);
+    expect(p.thriftyQuorum).toBeNull();
+  });
+});
+
 describe('ProposerCore: stamps (the leader\'s time, carried by the log)', () => {
   test('without a time from its driver, a leader proposes unstamped batches', () => {
     const p = leader();
