@@ -74,9 +74,9 @@ describe('subject round trip', () => {
 });
 
 describe('subscriptions per role', () => {
-  it('an acceptor hears prepares, accepts and catch-ups', () => {
+  it('an acceptor hears prepares, accepts (broadcast and addressed to it) and catch-ups', () => {
     expect(subscriptionsFor('c', 'acceptor', 'a1')).toEqual([
-      'synod.c.prepare.*', 'synod.c.accept.*', 'synod.c.catchup.*',
+      'synod.c.prepare.*', 'synod.c.accept.*', 'synod.c.accept.*.a1', 'synod.c.catchup.*',
     ]);
   });
 
@@ -150,6 +150,8 @@ describe('parseSubject refuses malformed subjects', () => {
     [`synod.c.prepare.${'p'.repeat(10_000)}`, 'BAD_SUBJECT'],
     ['synod.c.accepted.a1', 'OK'],
     ['synod.c.accepted.a1.l1', 'OK'],
+    ['synod.c.accept.p1', 'OK'],
+    ['synod.c.accept.p1.a1', 'OK'],
   ])('%s -> %s', (subject, want) => {
     expect(code(() => parseSubject(subject))).toBe(want);
   });
@@ -175,6 +177,21 @@ describe('checkSubject: the payload must agree with its subject', () => {
     ['synod.c.chosen.p1', chosenTo, 'TARGET_MISMATCH'],
   ])('%s carrying %#', (subject, msg, want) => {
     expect(code(() => checkSubject(parseSubject(subject), msg, 'c'))).toBe(want);
+  });
+
+  it('a thrifty accept travels on its acceptor\'s subject and nowhere else', () => {
+    const accept: Message = {
+      type: 'accept', from: 'p1', to: 'a2', ballot: B, slot: 3, value: { kind: 'noop' },
+    };
+    expect(subjectFor('c', accept)).toBe('synod.c.accept.p1.a2');
+    expect(code(() => checkSubject(parseSubject('synod.c.accept.p1.a2'), accept, 'c')))
+      .toBe('OK');
+    expect(code(() => checkSubject(parseSubject('synod.c.accept.p1.a1'), accept, 'c')))
+      .toBe('TARGET_MISMATCH');
+    expect(code(() => checkSubject(parseSubject('synod.c.accept.p1'), accept, 'c')))
+      .toBe('TARGET_MISMATCH');
+    expect(publicationsFor('c', 'proposer', 'p1')).toEqual(
+      expect.arrayContaining(['synod.c.accept.p1', 'synod.c.accept.p1.*']));
   });
 
   it('a broadcast payload on an addressed subject is refused', () => {

@@ -41,7 +41,9 @@ const MESSAGE_SHAPES: Readonly<Record<MsgType, Shape>> = {
     optional: ['upTo', 'floor'],
   },
   nack: { required: ['type', 'from', 'to', 'ballot', 'promised', 'slot'], optional: [] },
-  accept: { required: ['type', 'from', 'ballot', 'slot', 'value'], optional: ['compactBelow'] },
+  accept: {
+    required: ['type', 'from', 'ballot', 'slot', 'value'], optional: ['to', 'compactBelow'],
+  },
   accepted: { required: ['type', 'from', 'ballot', 'slot', 'value'], optional: ['to'] },
   chosen: { required: ['type', 'from', 'ballot', 'slot', 'value'], optional: ['to'] },
   heartbeat: {
@@ -125,10 +127,13 @@ function readMessage(o: Obj, lim: Limits, envelope: boolean): Message {
         ballot: readBallot(o.ballot, 'ballot', lim),
         promised: readBallot(o.promised, 'promised', lim),
         slot: o.slot === null ? null : readUint(o.slot, '', 'slot') };
-    case 'accept':
-      return { type: t, from, ballot: readBallot(o.ballot, 'ballot', lim),
+    case 'accept': {
+      const to = readOptionalTo(o, lim);
+      return { type: t, from, ...(to === undefined ? {} : { to }),
+        ballot: readBallot(o.ballot, 'ballot', lim),
         slot: readUint(o.slot, '', 'slot'), value: readValue(o.value, 'value', lim),
         ...optionalUint(o, 'compactBelow') };
+    }
     case 'accepted':
     case 'chosen':
       return readVote(t, from, o, lim);

@@ -114,9 +114,11 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
     slot: fc.option(uintArb),
   }).map((r): Message => ({ type: 'nack', ...r })),
   rec({ from: nodeIdArb, ballot: ballotArb, slot: uintArb, value: valueArb })
-    .chain((r) => fc.option(uintArb, { nil: undefined }).map((compactBelow): Message => ({
-      type: 'accept', ...r, ...(compactBelow === undefined ? {} : { compactBelow }),
-    }))),
+    .chain((r) => fc.tuple(optTo, fc.option(uintArb, { nil: undefined }))
+      .map(([to, compactBelow]): Message => ({
+        type: 'accept', from: r.from, ...(to === undefined ? {} : { to }), ballot: r.ballot,
+        slot: r.slot, value: r.value, ...(compactBelow === undefined ? {} : { compactBelow }),
+      }))),
   fc.tuple(fc.constantFrom('accepted' as const, 'chosen' as const), nodeIdArb, optTo, ballotArb,
     uintArb, valueArb)
     .map(([type, from, to, ballot, slot, value]): Message =>

@@ -60,10 +60,10 @@ const MESSAGES: Record<string, Schema> = {
   },
   accept: {
     fields: {
-      v: 'uint', type: 'tag', from: 'node', ballot, slot: 'uint', value: VALUE,
+      v: 'uint', type: 'tag', from: 'node', to: 'node', ballot, slot: 'uint', value: VALUE,
       compactBelow: 'uint',
     },
-    optional: ['compactBelow'],
+    optional: ['to', 'compactBelow'],
   },
   accepted: { fields: vote, optional: ['to'] },
   chosen: { fields: vote, optional: ['to'] },
