@@ -196,6 +196,7 @@ function report(a: Args, t: Totals, secs: number): number {
     mutant: a.mutant,
     steps: t.steps,
     burstSteps: t.burstSteps,
+    thriftyAccepts: t.thriftyAccepts,
     ticks: t.ticks,
     decisions: t.decisions,
     acknowledged: t.acks,

@@ -13,6 +13,8 @@ export interface Totals {
   steps: number;
   /** Requests stepped in bursts (stepMany). */
   burstSteps: number;
+  /** Accepts sent to one acceptor of a thrifty quorum. */
+  thriftyAccepts: number;
   ticks: number;
   decisions: number;
   acks: number;
@@ -31,8 +33,8 @@ const CAP = 100;
 /** Empty totals. */
 export function emptyTotals(): Totals {
   return {
-    seeds: 0, steps: 0, burstSteps: 0, ticks: 0, decisions: 0, acks: 0, violatingSeeds: 0,
-    notLiveSeeds: 0, violations: [], notLive: [], recovery: [],
+    seeds: 0, steps: 0, burstSteps: 0, thriftyAccepts: 0, ticks: 0, decisions: 0, acks: 0,
+    violatingSeeds: 0, notLiveSeeds: 0, violations: [], notLive: [], recovery: [],
   };
 }
 
@@ -41,6 +43,7 @@ export function addResult(t: Totals, r: SeedResult): void {
   t.seeds++;
   t.steps += r.steps;
   t.burstSteps += r.burstSteps;
+  t.thriftyAccepts += r.thriftyAccepts;
   t.ticks += r.ticks;
   t.decisions += r.decisions;
   t.acks += r.acks;
@@ -67,6 +70,7 @@ export function mergeTotals(a: Totals, b: Totals): void {
   a.seeds += b.seeds;
   a.steps += b.steps;
   a.burstSteps += b.burstSteps;
+  a.thriftyAccepts += b.thriftyAccepts;
   a.ticks += b.ticks;
   a.decisions += b.decisions;
   a.acks += b.acks;

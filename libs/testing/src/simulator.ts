@@ -100,6 +100,8 @@ export interface SeedResult {
   readonly steps: number;
   /** Of them, requests a proposer stepped as one arrival with others (`requestBursts`). */
   readonly burstSteps: number;
+  /** Accepts sent to one acceptor of a thrifty quorum (`thrifty`), counted as sent. */
+  readonly thriftyAccepts: number;
   /** Slots chosen (judged from acceptors' states). */
   readonly decisions: number;
   /** Commands acknowledged to clients. */
@@ -143,6 +145,7 @@ export class Simulation {
   private faults = true;
   private steps = 0;
   private burstSteps = 0;
+  private thriftyAccepts = 0;
   private acks = 0;
   private probe: { client: ClientNode; seq: number; slot: number | null } | null = null;
 
@@ -198,6 +201,7 @@ export class Simulation {
       ticks: this.now,
       steps: this.steps,
       burstSteps: this.burstSteps,
+      thriftyAccepts: this.thriftyAccepts,
       decisions: this.checker.chosen.size,
       acks: this.acks,
       traceHash: this.hash.hex,
@@ -376,6 +380,8 @@ export class Simulation {
       retainVotes: o.retainVotes,
       retainDecidedCommands: o.retainDecidedCommands,
       learnerTimeoutTicks: o.learnerTimeoutTicks,
+      thrifty: o.thrifty,
+      thriftyTimeoutTicks: o.thriftyTimeoutTicks,
       ...(this.bug === undefined ? {} : { plantedBug: this.bug }),
     });
   }
@@ -532,6 +538,7 @@ export class Simulation {
 
   private send(from: SimNode, m: Message): void {
     const target = messageTarget(m);
+    if (m.type === 'accept' && target !== null) this.thriftyAccepts++;
     if (target !== null) {
       const to = this.byId.get(target);
       if (to !== undefined) this.transmit(from, to, m);

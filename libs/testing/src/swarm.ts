@@ -59,6 +59,12 @@ export interface SwarmOptions {
    * values and dedupe entries right below `firstUnknown`, also while it campaigns).
    */
   readonly retainDecidedCommands: number;
+  /**
+   * Thrifty phase 2: leaders send accepts to the quorum of their latest decision only, and to
+   * the other acceptors after `thriftyTimeoutTicks` (as `SYNOD_THRIFTY` does).
+   */
+  readonly thrifty: boolean;
+  readonly thriftyTimeoutTicks: number;
   /** Commands each client issues during the safety phase. */
   readonly commandsPerClient: number;
   /** Ticks with faults on. */
@@ -122,6 +128,8 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     followersHearVotes: rng.chance(0.5),
     requestBursts: rng.chance(0.5),
     retainDecidedCommands: pick(rng, [8, 32, 1_000_000]),
+    thrifty: rng.chance(0.5),
+    thriftyTimeoutTicks: pick(rng, [1, 2, 5]),
     plantedBug,
   };
 }
