@@ -80,6 +80,19 @@ const config = {
       'learns decisions from the leader\'s chosen alone (fewer wake-ups per slot)',
     default: false, parse: parsers.bool, example: 'false',
   },
+  thrifty: {
+    name: 'SYNOD_THRIFTY',
+    help: 'true: the leader sends each accept only to the quorum of acceptors that completed ' +
+      'its latest decision (one durable write and one vote fewer per slot with 3 acceptors); ' +
+      'false: to every acceptor',
+    default: true, parse: parsers.bool, example: 'true',
+  },
+  thriftyTimeoutTicks: {
+    name: 'SYNOD_THRIFTY_TIMEOUT_TICKS',
+    help: 'ticks a thrifty accept waits for its quorum before the other acceptors are asked ' +
+      'too (the cost of a slow or lost acceptor in that quorum)',
+    default: 2, parse: parsers.int(1, 100_000), example: '2',
+  },
   maxPending: {
     name: 'SYNOD_MAX_PENDING', help: 'most queued client commands before answering overloaded',
     default: 10_000, parse: parsers.int(1, 10_000_000), example: '10000',
@@ -117,6 +130,8 @@ void runService({
       retryTicks: c.retryTicks,
       maxBatch: c.maxBatch,
       maxInflight: c.maxInflight,
+      thrifty: c.thrifty,
+      thriftyTimeoutTicks: c.thriftyTimeoutTicks,
       maxPending: c.maxPending,
       maxPendingChars: c.maxPendingChars,
       retainDecided: c.retainDecided,
@@ -146,6 +161,7 @@ void runService({
       leader: core.leader, ballot: core.ballot,
       firstUnknown: core.firstUnknown, pending: core.pendingCount, inflight: core.inflightCount,
       compactBelow: core.compactBelow, learners: core.learnerProgress(),
+      thriftyQuorum: core.thriftyQuorum, thriftyFallbacks: core.thriftyFallbacks,
       nats: transport.status(), ...driver.stats, rejectedBy: Object.fromEntries(driver.rejected),
     });
     const statusSub = serveStatus(transport, c.cluster, status);
