@@ -57,7 +57,8 @@ describe('tracing across real processes', () => {
     const slotOf = (s: StoredSpan): boolean => attr(s, Attr.Slot) === r.slot;
     const acceptorsAnswered = (): StoredSpan[] =>
       by(SpanName.AcceptorAccept, (s) => slotOf(s) && attr(s, Attr.Outcome) === 'accepted');
-    await eventually(() => acceptorsAnswered().length === 3 &&
+    // Every acceptor (a broadcast accept) or a thrifty quorum of two (addressed accepts).
+    await eventually(() => acceptorsAnswered().length >= 2 &&
       by(SpanName.Decide, slotOf).length === 1 && by(SpanName.Round, slotOf).length === 1 &&
       by(SpanName.Request, (s) => attr(s, Attr.RequestId) === requestId).length >= 1,
     15_000, 'the spans of the round').catch((e: unknown) => {
@@ -103,7 +104,9 @@ describe('tracing across real processes', () => {
     expect(attr(round, Attr.Ballot)).toEqual(expect.stringMatching(/^\d+\.p\d\.\d+$/));
     expect(round.events.filter((e) => e.name === 'quorum')).toHaveLength(1);
     const accepts = acceptorsAnswered();
-    expect(new Set(accepts.map((s) => s.node))).toEqual(new Set(['a1', 'a2', 'a3']));
+    const answered = new Set(accepts.map((s) => s.node));
+    expect(answered.size).toBeGreaterThanOrEqual(2);
+    for (const id of answered) expect(['a1', 'a2', 'a3']).toContain(id);
     for (const a of accepts) {
       const publishAccept = parentOf(a);
       expect(publishAccept?.name).toBe('publish accept');
@@ -112,7 +115,10 @@ describe('tracing across real processes', () => {
       expect(a.kind).toBe('consumer');
       expect(a.attributes).toMatchObject({ [Attr.MessagingSystem]: 'nats', [Attr.Role]: 'acceptor',
         [Attr.NodeId]: a.node, [Attr.Slot]: r.slot, [Attr.Ballot]: attr(round, Attr.Ballot) });
-      expect(String(attr(a, Attr.MessagingDestination))).toMatch(/^synod\.synod\.accept\.p\d$/);
+      // synod.synod.accept.<leader> (broadcast) or .accept.<leader>.<this acceptor> (thrifty).
+      const dest = String(attr(a, Attr.MessagingDestination));
+      expect(dest).toMatch(/^synod\.synod\.accept\.p\d(\.a\d)?$/);
+      if (dest.split('.').length === 5) expect(dest.endsWith(`.${String(a.node)}`)).toBe(true);
 
       // Its Redis write is a child, and ends before its accepted is published.
       const writes = inTrace.filter((s) => s.name === SpanName.Persist &&
@@ -148,7 +154,7 @@ describe('tracing across real processes', () => {
     expect(view?.traceId).toBe(trace);
     expect(findRound(spans, { slot: r.slot })?.traceId).toBe(trace);
     const text = renderRound(view!).join('\n');
-    for (const lane of ['a1', 'a2', 'a3', 'l1', r.clientId]) expect(text).toContain(`\n${lane}`);
+    for (const lane of [...answered, 'l1', r.clientId]) expect(text).toContain(`\n${lane}`);
     expect(text).toContain('<== quorum');
   });
 
