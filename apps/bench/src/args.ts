@@ -16,6 +16,8 @@ export interface BenchOptions {
   readonly proposers: number;
   readonly connections: number;
   readonly clientBatching: boolean;
+  /** Analysis only: Redis without fsync (`--no-fsync`); not a durable figure. */
+  readonly noFsync: boolean;
   readonly loadgens: number;
   readonly timeoutMs: number;
   readonly profile: readonly ('acceptor' | 'proposer' | 'learner')[];
@@ -45,6 +47,9 @@ Options:
   --substrate          also measure the floor: NATS fan-out to 3 repliers that each do a
                        durable Redis Lua write, waiting for 2 of 3 (a hand-made phase 2),
                        at the same values in flight and the batch Synod reached
+  --no-fsync           analysis only, NOT durable: Synod's Redis servers run with
+                       appendfsync no (and the services accept it), to show what the
+                       disk costs; Synod alone (refused with --vs and --substrate)
   --latency            idle decision latency: 1 client, --count sequential proposals with
                        --gap-ms between them; prints the median
   --count N            proposals in --latency mode (default 1000)
@@ -95,7 +100,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       substrate: { type: 'boolean' }, latency: { type: 'boolean' }, count: { type: 'string' },
       'gap-ms': { type: 'string' }, smoke: { type: 'boolean' }, json: { type: 'boolean' },
       proposers: { type: 'string' }, connections: { type: 'string' },
-      'client-batching': { type: 'string' },
+      'client-batching': { type: 'string' }, 'no-fsync': { type: 'boolean' },
       loadgens: { type: 'string' }, 'timeout-ms': { type: 'string' },
       profile: { type: 'string', multiple: true }, env: { type: 'string', multiple: true },
       out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -118,6 +123,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (cb !== 'on' && cb !== 'off') {
     throw new Error(`--client-batching takes on or off, got ${JSON.stringify(cb)}`);
   }
+  const noFsync = values['no-fsync'] === true;
+  if (noFsync && (vs.length > 0 || values.substrate === true)) {
+    throw new Error('--no-fsync measures Synod alone: leave out --vs and --substrate (the ' +
+      'comparisons are durable)');
+  }
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
     const eq = kv.indexOf('=');
@@ -135,7 +145,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     smoke: values.smoke === true, json: values.json === true,
     proposers: int('proposers', values.proposers, 2, 1, 9),
     connections: int('connections', values.connections, 4, 1, 1000),
-    clientBatching: cb === 'on',
+    clientBatching: cb === 'on', noFsync,
     loadgens: int('loadgens', values.loadgens, 1, 1, 16),
     timeoutMs: int('timeout-ms', values['timeout-ms'], 10_000, 100, 600_000),
     profile, env, out: values.out, help: values.help === true,

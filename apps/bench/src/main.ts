@@ -216,6 +216,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${HELP}\n`);
     return;
   }
+  if (o.noFsync) {
+    process.stderr.write('bench: --no-fsync: Redis runs WITHOUT fsync. These figures are not ' +
+      'durable and not comparable with etcd or the substrate; they show what the disk costs.\n');
+  }
   const outDir = resolve(o.out ?? join(ROOT, 'results'));
   const id = stamp();
   mkdirSync(outDir, { recursive: true });
@@ -234,6 +238,7 @@ async function main(): Promise<void> {
   const starters: Array<() => Promise<System>> = [
     () => startSynod({
       root: ROOT, proposers: o.proposers, env: o.env, roleEnv, clientBatching: o.clientBatching,
+      noFsync: o.noFsync,
     }),
   ];
   if (o.vs.includes('etcd')) starters.push(startEtcd);
@@ -255,10 +260,12 @@ async function main(): Promise<void> {
   const svgFile = join(outDir, `bench-${id}.svg`);
   writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(svgFile, chartSvg(results,
-    `Latency against throughput, ${o.valueSize} B values, durable (fsync) — ${id}`));
+    `Latency against throughput, ${o.valueSize} B values, ` +
+      `${o.noFsync ? 'NOT durable (--no-fsync)' : 'durable (fsync)'} — ${id}`));
   writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(outDir, 'latest.svg'), chartSvg(results,
-    `Latency against throughput, ${o.valueSize} B values, durable (fsync) — ${id}`));
+    `Latency against throughput, ${o.valueSize} B values, ` +
+      `${o.noFsync ? 'NOT durable (--no-fsync)' : 'durable (fsync)'} — ${id}`));
   const print = (s: string): void => {
     (o.json ? process.stderr : process.stdout).write(`${s}\n`);
   };
@@ -281,6 +288,7 @@ async function main(): Promise<void> {
       `${r?.foreignCpuS.toFixed(1) ?? '-'} of ${((r?.windowS ?? 0) * cpus().length).toFixed(1)} ` +
       'CPU seconds meanwhile');
   }
+  if (o.noFsync) print('\nNOT durable: --no-fsync (Redis without fsync); for analysis only');
   print(`\nresults: ${relative(process.cwd(), jsonFile)}, ${relative(process.cwd(), svgFile)}`);
   if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   if (o.smoke) {

@@ -52,6 +52,8 @@ export interface SynodSettings {
   readonly roleEnv: Partial<Record<'acceptor' | 'proposer' | 'learner', Record<string, string>>>;
   /** Whether the load generator's clients coalesce proposals (`--client-batching`). */
   readonly clientBatching: boolean;
+  /** Analysis only (`--no-fsync`): Redis with `appendfsync no`, services told to accept it. */
+  readonly noFsync?: boolean;
 }
 
 /** Bundles the three services (as `npm start` does) so that the cluster runs current code. */
@@ -77,7 +79,12 @@ export async function startSynod(s: SynodSettings): Promise<System> {
         learner: join(dist, 'learner', 'main.js'),
       },
       natsUrl: nats.url, acceptors: 3, proposers: s.proposers, learners: 1, cluster: 'bench',
-      env: { SYNOD_LOG_LEVEL: 'warn', ...s.env },
+      env: {
+        SYNOD_LOG_LEVEL: 'warn',
+        ...(s.noFsync === true ? { SYNOD_DEV_ALLOW_NONDURABLE: 'true' } : {}),
+        ...s.env,
+      },
+      ...(s.noFsync === true ? { redisAppendfsync: 'no' as const } : {}),
       roleEnv: s.roleEnv,
       onLine: (id, line) => {
         lastLines.push(`${id} ${line}`);

@@ -36,6 +36,8 @@ describe('parseBenchArgs', () => {
     expect(o).toMatchObject({ durationS: 10, warmupS: 3, valueSize: 128, substrate: false,
       clientBatching: true });
     expect(parseBenchArgs(['--client-batching', 'off']).clientBatching).toBe(false);
+    expect(parseBenchArgs([]).noFsync).toBe(false);
+    expect(parseBenchArgs(['--no-fsync']).noFsync).toBe(true);
   });
 
   it('reads lists, repeated options and K=V pairs', () => {
@@ -56,6 +58,9 @@ describe('parseBenchArgs', () => {
     expect(() => parseBenchArgs(['--concurrency', '0'])).toThrow(/--concurrency/);
     expect(() => parseBenchArgs(['--env', 'nonsense'])).toThrow(/--env/);
     expect(() => parseBenchArgs(['--client-batching', 'yes'])).toThrow(/--client-batching/);
+    // Non-durable figures are never put beside durable ones.
+    expect(() => parseBenchArgs(['--no-fsync', '--vs', 'etcd'])).toThrow(/--no-fsync/);
+    expect(() => parseBenchArgs(['--no-fsync', '--substrate'])).toThrow(/--no-fsync/);
     expect(() => parseBenchArgs(['--frobnicate'])).toThrow();
   });
 });
