@@ -480,6 +480,20 @@ export class Simulation {
       if (n.downUntil > 0) this.restart(n);
     }
     this.emit('heal', {});
+    // A minority of acceptors may die for good now (their own rng: the run's stream is kept).
+    const dead = this.options.deadAcceptorsAfterHeal;
+    if (dead > 0) {
+      const pickRng = new Sfc32((this.seed ^ 0x0dead0) >>> 0);
+      const live = this.nodes.filter((n) => n.kind === 'acceptor');
+      for (let i = 0; i < dead && live.length > 0; i++) {
+        const [n] = live.splice(pickRng.nextInt(live.length), 1);
+        if (n === undefined) break;
+        n.core = null;
+        n.downUntil = Number.MAX_SAFE_INTEGER;
+        this.hash.mix(this.now, 901, n.idx);
+        this.emit('crash', { node: n.id, permanent: true });
+      }
+    }
     const client = this.nodes.find((n): n is ClientNode => n.kind === 'client' && n.budget === 0);
     if (client !== undefined) {
       client.budget = 1;

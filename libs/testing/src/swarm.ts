@@ -65,6 +65,12 @@ export interface SwarmOptions {
    */
   readonly thrifty: boolean;
   readonly thriftyTimeoutTicks: number;
+  /**
+   * Acceptors (a minority) that crash for good when the faults end and stay down through the
+   * liveness phase: the cluster must still decide with the rest (a leader whose thrifty quorum
+   * held one of them must turn to the others).
+   */
+  readonly deadAcceptorsAfterHeal: number;
   /** Commands each client issues during the safety phase. */
   readonly commandsPerClient: number;
   /** Ticks with faults on. */
@@ -92,7 +98,7 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
   const rng = new Sfc32(seed ^ 0x5eed5eed);
   const delayMax = 1 + rng.nextInt(6);
   const rtt = 2 * delayMax;
-  return {
+  const o: SwarmOptions = {
     acceptors: pick(rng, [3, 3, 5]),
     proposers: 2 + rng.nextInt(2),
     learners: 1 + rng.nextInt(3),
@@ -130,8 +136,12 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     retainDecidedCommands: pick(rng, [8, 32, 1_000_000]),
     thrifty: rng.chance(0.5),
     thriftyTimeoutTicks: pick(rng, [1, 2, 5]),
+    deadAcceptorsAfterHeal: 0,
     plantedBug,
   };
+  // Drawn last, so that every option above is what it was before this one existed.
+  const dead = Math.min(pick(rng, [0, 0, 1, 2]), Math.floor((o.acceptors - 1) / 2));
+  return { ...o, deadAcceptorsAfterHeal: dead };
 }
 
 /** `key=value` pairs of the options, printed beside `seed=` so a failure explains itself. */
