@@ -93,6 +93,18 @@ export interface ProposerConfig {
 /** The proposer's role in the leader protocol. */
 export type ProposerRole = 'follower' | 'candidate' | 'leader';
 
+/**
+ * A leader's recovery of decided slots it no longer retains (see `onCatchup`): a prepare at its
+ * own ballot from `fromSlot`, and the reports of the acceptors that answered.
+ */
+interface Recovery {
+  readonly fromSlot: number;
+  /** The node whose catch-up it answers. */
+  readonly requester: string;
+  readonly sentTick: number;
+  readonly reports: Map<string, { entries: readonly AcceptedEntry[]; upTo: number; floor: number }>;
+}
+
 interface Phase1 {
   readonly fromSlot: number;
   /** Acceptors whose promise and whole report (every page) arrived. */
@@ -112,6 +124,8 @@ interface Inflight {
   sentTick: number;
   /** The acceptors it was sent to (thrifty phase 2), or null when sent to every acceptor. */
   to: readonly string[] | null;
+  /** When it was first sent to `to` (retransmissions do not move it). */
+  readonly toTick: number;
 }
 
 /**
@@ -190,6 +204,8 @@ export class ProposerCore {
   private compactPoint = 0;
 
   private p1: Phase1 | null = null;
+  private recovery: Recovery | null = null;
+  private recoveredCount = 0;
   private nextSlot = 0;
   private readonly inflight = new Map<number, Inflight>();
   private readonly proposedKeys = new Set<string>();
@@ -220,7 +236,8 @@ export class ProposerCore {
     this.retainDecidedChars = config.retainDecidedChars ?? 256 * 1024 * 1024;
     this.retainVotes = config.retainVotes ?? 10_000;
     this.learnerTimeoutTicks = config.learnerTimeoutTicks ?? 50;
-    this.thrifty = config.thrifty ?? false;
+    // With a quorum of every acceptor (one or two of them) there is nobody to spare.
+    this.thrifty = (config.thrifty ?? false) && this.quorum < config.acceptors.length;
     this.thriftyTimeoutTicks = config.thriftyTimeoutTicks ?? 2;
     this.plantedBug = config.plantedBug;
     this.tally = new Tally(this.quorum, false);
@@ -277,6 +294,11 @@ export class ProposerCore {
   /** The acceptors new accepts go to (thrifty phase 2), or null when they go to every one. */
   get thriftyQuorum(): readonly string[] | null {
     return this.thrifty ? this.thriftySet : null;
+  }
+
+  /** Decided slots it no longer retained, recovered from a quorum's reports for a catch-up. */
+  get recoveredSlots(): number {
+    return this.recoveredCount;
   }
 
   /** Thrifty accepts that their quorum did not decide in time and went to every acceptor. */
@@ -411,6 +433,7 @@ export class ProposerCore {
     this.leaderHint = null;
     this.inflight.clear();
     this.thriftySet = null;
+    this.recovery = null;
     this.proposedKeys.clear();
     this.p1 = {
       fromSlot: this.firstUnknownSlot,
@@ -461,6 +484,10 @@ export class ProposerCore {
 
   private onPromise(m: MsgPromise): void {
     this.noteBallot(m.ballot);
+    if (this.roleState === 'leader') {
+      this.onRecoveryPromise(m);
+      return;
+    }
     const p1 = this.p1;
     if (this.roleState !== 'candidate' || p1 === null) return;
     if (!ballotEquals(m.ballot, this.ballotState)) return;
@@ -556,6 +583,7 @@ export class ProposerCore {
     // accepted anywhere in its quorum and clients retry the others.
     this.inflight.clear();
     this.thriftySet = null;
+    this.recovery = null;
     this.proposedKeys.clear();
     this.resetElectionTimer();
     this.forwardPending();
@@ -565,6 +593,10 @@ export class ProposerCore {
 
   private tickLeader(): void {
     this.updateCompactPoint();
+    // A recovery whose quorum did not answer is dropped; the asker's next catch-up retries it.
+    if (this.recovery !== null && this.now - this.recovery.sentTick >= this.retryTicks) {
+      this.recovery = null;
+    }
     this.heartbeatElapsed++;
     if (this.heartbeatElapsed >= this.heartbeatTicks) this.sendHeartbeat();
     for (const [slot, f] of this.inflight) {
@@ -575,7 +607,7 @@ export class ProposerCore {
         if (f.value.kind === 'cmds') this.requeue(f.value.cmds);
         continue;
       }
-      if (f.to !== null && this.now - f.sentTick >= this.thriftyTimeoutTicks) {
+      if (f.to !== null && this.now - f.toTick >= this.thriftyTimeoutTicks) {
         // Its thrifty quorum did not decide it in time (an acceptor slow, down or cut off):
         // ask the other acceptors too, and send to every acceptor until a decision names a
         // quorum again.
@@ -666,7 +698,7 @@ export class ProposerCore {
 
   private proposeAt(slot: number, value: Value): void {
     const to = this.thrifty ? this.thriftySet : null;
-    this.inflight.set(slot, { value, sentTick: this.now, to });
+    this.inflight.set(slot, { value, sentTick: this.now, to, toTick: this.now });
     if (value.kind === 'cmds') {
       for (const c of value.cmds) {
         this.proposedKeys.add(commandKey(c));
@@ -916,6 +948,63 @@ export class ProposerCore {
       this.outMessages.push({
         type: 'chosen', from: this.id, to: m.from, ballot: d.ballot, slot, value: d.value,
       });
+    }
+    // The first slot asked for is decided but no longer retained here, and above the
+    // compaction point (below it the learners hold the log): other learners may answer, and
+    // the acceptors' votes may be enough for the asker to count, but neither is sure (votes
+    // can be split across ballots, the acceptors holding a quorum of one ballot may be gone).
+    // The leader can always recover it: a prepare at its own ballot (acceptors answer a
+    // repeated one without a new promise) returns a quorum's complete reports, and in a
+    // decided slot the highest-ballot vote among any quorum's reports is the chosen value.
+    if (this.roleState === 'leader' && this.recovery === null &&
+      m.fromSlot < this.firstUnknownSlot && m.fromSlot >= this.compactPoint &&
+      !this.decided.has(m.fromSlot)) {
+      this.recovery = {
+        fromSlot: m.fromSlot, requester: m.from, sentTick: this.now, reports: new Map(),
+      };
+      this.outMessages.push({
+        type: 'prepare', from: this.id, ballot: this.ballotState, fromSlot: m.fromSlot,
+      });
+    }
+  }
+
+  /**
+   * A promise at the leader's ballot answering its recovery prepare. At a quorum of reports,
+   * every slot from `fromSlot` that all of them cover (below each one's `upTo`, at or above
+   * each one's compaction floor, below `firstUnknown`: known decided) is answered to the asker
+   * with the highest-ballot vote reported for it. Why that is the chosen value: a quorum Q
+   * accepted it at some ballot b; this quorum shares an acceptor with Q, whose vote there is at
+   * a ballot >= b (votes are only replaced by higher ones), and every proposal at a ballot
+   * above b in that slot carries the chosen value (phase 1 makes every leader propose the
+   * highest value reported); so the highest reported vote has a ballot >= b and that value.
+   */
+  private onRecoveryPromise(m: MsgPromise): void {
+    const r = this.recovery;
+    if (r === null || !ballotEquals(m.ballot, this.ballotState) || m.fromSlot !== r.fromSlot ||
+      !this.acceptors.includes(m.from) || (m.upTo !== undefined && m.upTo <= m.fromSlot)) {
+      return;
+    }
+    r.reports.set(m.from, { entries: m.accepted, upTo: m.upTo ?? Infinity, floor: m.floor ?? 0 });
+    if (r.reports.size < this.quorum) return;
+    this.recovery = null;
+    const reports = [...r.reports.values()];
+    const end = Math.min(this.firstUnknownSlot, r.fromSlot + 256, ...reports.map((x) => x.upTo));
+    const from = Math.max(r.fromSlot, ...reports.map((x) => x.floor));
+    const best = new Map<number, AcceptedEntry>();
+    for (const x of reports) {
+      for (const e of x.entries) {
+        if (e.slot < from || e.slot >= end) continue;
+        const prev = best.get(e.slot);
+        if (prev === undefined || compareBallots(e.ballot, prev.ballot) > 0) best.set(e.slot, e);
+      }
+    }
+    for (let slot = from; slot < end; slot++) {
+      const e = best.get(slot);
+      if (e === undefined) continue;
+      this.outMessages.push({
+        type: 'chosen', from: this.id, to: r.requester, ballot: e.ballot, slot, value: e.value,
+      });
+      this.recoveredCount++;
     }
   }
 

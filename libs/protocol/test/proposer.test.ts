@@ -5,6 +5,7 @@
 import { type Message, NOOP, type ProposerCore, type Value } from '../src/index.js';
 import {
   ACCEPTORS3,
+  ACCEPTORS5,
   acceptedMsg,
   bal,
   chosenMsg,
@@ -557,6 +558,86 @@ describe('ProposerCore: phase 2 pipeline', () => {
   });
 });
 
+describe('ProposerCore: recovering decided slots it no longer retains', () => {
+  /** A leader that decided slots 0..4 (values v0..v4) and retains only the last one. */
+  function forgetful(): ProposerCore {
+    const p = leader({ retainDecided: 1, retainDecidedCommands: 1 });
+    for (let slot = 0; slot < 5; slot++) {
+      p.step(request('c1', cmd('c1', slot + 1, `v${slot}`)));
+      drain(p);
+      decide(p, slot, cmds(cmd('c1', slot + 1, `v${slot}`)));
+      drain(p);
+    }
+    expect(p.firstUnknown).toBe(5);
+    expect(p.decidedAt(0)).toBeUndefined();
+    return p;
+  }
+  const v = (slot: number): Value => cmds(cmd('c1', slot + 1, `v${slot}`));
+  const catchup = (fromSlot: number, from = 'l1'): Message =>
+    ({ type: 'catchup', from, fromSlot, toSlot: 10 });
+
+  test('a catch-up for a slot it dropped makes the leader ask a quorum again at its own ' +
+    'ballot, and answer the highest-ballot vote of each slot the quorum covers', () => {
+    const p = forgetful();
+    p.step(catchup(1));
+    const prep = only(drain(p).messages, 'prepare');
+    expect(prep).toEqual({ type: 'prepare', from: 'p1', ballot: p.ballot, fromSlot: 1 });
+    // Votes split across ballots: a1 holds slot 1 at an old ballot, a3 at the leader's.
+    const old = bal(0, 'p0');
+    p.step(promise('a1', 'p1', p.ballot, [entry(1, old, v(1)), entry(2, p.ballot, v(2))], 1));
+    expect(drain(p).messages).toEqual([]);
+    p.step(promise('a3', 'p1', p.ballot, [entry(1, p.ballot, v(1)), entry(3, old, v(3))], 1));
+    const answers = ofType(drain(p).messages, 'chosen');
+    expect(answers.map((m) => [m.to, m.slot, m.value, m.ballot])).toEqual([
+      ['l1', 1, v(1), p.ballot], ['l1', 2, v(2), p.ballot], ['l1', 3, v(3), old],
+    ]);
+    // Still the leader of the same ballot; nothing was proposed or persisted.
+    expect(p.role).toBe('leader');
+    expect(p.recoveredSlots).toBe(3);
+  });
+
+  test('only slots every report covers: not below a reported floor, not past a page end, ' +
+    'nothing past the reports', () => {
+    const p = forgetful();
+    p.step(catchup(0));
+    drain(p);
+    p.step({ ...promise('a1', 'p1', p.ballot, [entry(1, p.ballot, v(1)),
+      entry(2, p.ballot, v(2)), entry(3, p.ballot, v(3))], 0), upTo: 3 });
+    p.step({ ...promise('a2', 'p1', p.ballot, [entry(2, p.ballot, v(2)),
+      entry(6, p.ballot, val('x'))], 0), floor: 2 });
+    const answers = ofType(drain(p).messages, 'chosen');
+    // Slot 0 and 1 lie below a2's floor (compacted there); slot 3 past a1's page.
+    expect(answers.map((m) => m.slot)).toEqual([2]);
+  });
+
+  test('no recovery when the slot is retained, when it is not yet decided, below the ' +
+    'compaction point, from a follower, or while one is under way; a stale one expires', () => {
+    const p = forgetful();
+    p.step(catchup(4));
+    expect(ofType(drain(p).messages, 'prepare')).toEqual([]);
+    p.step(catchup(7));
+    expect(ofType(drain(p).messages, 'prepare')).toEqual([]);
+    p.step(catchup(1));
+    expect(ofType(drain(p).messages, 'prepare')).toHaveLength(1);
+    p.step(catchup(2, 'l2'));
+    expect(ofType(drain(p).messages, 'prepare')).toEqual([]);
+    for (let t = 0; t < 4; t++) p.tick();
+    drain(p);
+    p.step(catchup(2, 'l2'));
+    expect(ofType(drain(p).messages, 'prepare').map((m) => m.fromSlot)).toEqual([2]);
+    // A promise for another fromSlot, or from a non-acceptor, counts for nothing.
+    p.step(promise('a1', 'p1', p.ballot, [entry(2, p.ballot, v(2))], 1));
+    p.step(promise('zz', 'p1', p.ballot, [entry(2, p.ballot, v(2))], 2));
+    p.step(promise('a1', 'p1', p.ballot, [entry(2, p.ballot, v(2))], 2));
+    expect(ofType(drain(p).messages, 'chosen')).toEqual([]);
+    const f = newProposer('p2', ACCEPTORS3);
+    f.step(heartbeat('p1', bal(1, 'p1'), 5));
+    drain(f);
+    f.step(catchup(1));
+    expect(ofType(drain(f).messages, 'prepare')).toEqual([]);
+  });
+});
+
 describe('ProposerCore: thrifty phase 2', () => {
   /** [slot, addressee or '*'] of every accept in `ms`. */
   const targets = (ms: readonly Message[]): [number, string][] =>
@@ -654,6 +735,68 @@ describe('ProposerCore: thrifty phase 2', () => {
     const r = electWith(p, ['a2', 'a3']);
     expect(p.role).toBe('leader');
     expect(targets(r.messages).every(([, to]) => to === '*')).toBe(true);
+  });
+
+  test('the fallback does not wait for retransmissions: a timeout longer than retryTicks ' +
+    'still asks the others (a dead member of the quorum cannot stall a slot)', () => {
+    const p = leader({ thrifty: true, thriftyTimeoutTicks: 5, retryTicks: 2 });
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    votes(p, ['a1', 'a2'], p.ballot, 0, cmds(cmd('c1', 1)));
+    drain(p);
+    p.step(request('c1', cmd('c1', 2)));
+    expect(targets(drain(p).messages)).toEqual([[1, 'a1'], [1, 'a2']]);
+    const sent: [number, string][] = [];
+    for (let t = 0; t < 5; t++) {
+      p.tick();
+      sent.push(...targets(drain(p).messages));
+    }
+    // Retransmissions to the quorum at ticks 2 and 4, then the others at tick 5.
+    expect(sent).toEqual([[1, 'a1'], [1, 'a2'], [1, 'a1'], [1, 'a2'], [1, 'a3']]);
+    expect(p.thriftyFallbacks).toBe(1);
+  });
+
+  test('five acceptors: the quorum is three, and the fallback asks the other two', () => {
+    const p = newProposer('p1', ACCEPTORS5, { thrifty: true, thriftyTimeoutTicks: 1 });
+    electWith(p, ['a1', 'a2', 'a3']);
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    votes(p, ['a5', 'a2', 'a4'], p.ballot, 0, cmds(cmd('c1', 1)));
+    expect(p.thriftyQuorum).toEqual(['a2', 'a4', 'a5']);
+    drain(p);
+    p.step(request('c1', cmd('c1', 2)));
+    expect(targets(drain(p).messages)).toEqual([[1, 'a2'], [1, 'a4'], [1, 'a5']]);
+    p.tick();
+    expect(targets(drain(p).messages)).toEqual([[1, 'a1'], [1, 'a3']]);
+  });
+
+  test('with a quorum of every acceptor (one or two of them) thrifty changes nothing', () => {
+    for (const acceptors of [['a1'], ['a1', 'a2']]) {
+      const p = newProposer('p1', acceptors, { thrifty: true, thriftyTimeoutTicks: 1 });
+      electWith(p, acceptors);
+      p.step(request('c1', cmd('c1', 1)));
+      drain(p);
+      votes(p, acceptors, p.ballot, 0, cmds(cmd('c1', 1)));
+      expect(p.thriftyQuorum).toBeNull();
+      drain(p);
+      p.step(request('c1', cmd('c1', 2)));
+      expect(targets(drain(p).messages)).toEqual([[1, '*']]);
+      p.tick();
+      drain(p);
+      expect(p.thriftyFallbacks).toBe(0);
+    }
+  });
+
+  test('a decision learned from a chosen leaves the quorum as it was', () => {
+    const p = leader({ thrifty: true });
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    votes(p, ['a1', 'a3'], p.ballot, 0, cmds(cmd('c1', 1)));
+    p.step(request('c1', cmd('c1', 2)));
+    drain(p);
+    p.step(chosenMsg('p2', p.ballot, 1, cmds(cmd('c1', 2))));
+    expect(p.firstUnknown).toBe(2);
+    expect(p.thriftyQuorum).toEqual(['a1', 'a3']);
   });
 
   test('votes of an older ballot do not name the quorum', () => {
