@@ -83,8 +83,8 @@ const config = {
   thrifty: {
     name: 'SYNOD_THRIFTY',
     help: 'true: the leader sends each accept only to the quorum of acceptors that completed ' +
-      'its latest decision (one durable write and one vote fewer per slot with 3 acceptors); ' +
-      'false: to every acceptor',
+      'its latest decision (with 3 acceptors one durable write and one vote fewer per slot, ' +
+      'with 5 two); false: to every acceptor',
     default: true, parse: parsers.bool, example: 'true',
   },
   thriftyTimeoutTicks: {
@@ -162,6 +162,7 @@ void runService({
       firstUnknown: core.firstUnknown, pending: core.pendingCount, inflight: core.inflightCount,
       compactBelow: core.compactBelow, learners: core.learnerProgress(),
       thriftyQuorum: core.thriftyQuorum, thriftyFallbacks: core.thriftyFallbacks,
+      recoveredSlots: core.recoveredSlots,
       nats: transport.status(), ...driver.stats, rejectedBy: Object.fromEntries(driver.rejected),
     });
     const statusSub = serveStatus(transport, c.cluster, status);
