@@ -7,7 +7,7 @@ import {
   runService,
   serveStatus,
 } from '@synod/runtime';
-import { RedisAcceptorStore, StoreError } from '@synod/store-redis';
+import { RedisAcceptorStore, StoreError, StoreErrorCode } from '@synod/store-redis';
 import { startTelemetry, traceLogFields } from '@synod/telemetry';
 import { connectService } from '@synod/transport-nats';
 
@@ -28,6 +28,12 @@ const config = {
     name: 'SYNOD_DEV_ALLOW_NONDURABLE',
     help: 'development only: run on a Redis without appendfsync always (votes can be lost)',
     default: false, parse: parsers.bool, example: 'false',
+  },
+  markerCheckMs: {
+    name: 'SYNOD_MARKER_CHECK_MS',
+    help: 'how often a voting acceptor checks that its Redis still holds its incarnation ' +
+      'marker (a wiped Redis is then noticed without waiting for a write); 0: only at writes',
+    default: 5000, parse: parsers.int(0, 3_600_000), example: '5000',
   },
 };
 
@@ -74,6 +80,7 @@ void runService({
     const loaded = await loadState(store, log);
     const transport = await connectService('acceptor', c, log);
     let voting: Voting | null = null;
+    let markerCheck: NodeJS.Timeout | null = null;
     let refusal: string | null = 'refused' in loaded
       ? `${loaded.refused.code}: ${loaded.refused.message}` : null;
     if ('state' in loaded) {
@@ -93,6 +100,20 @@ void runService({
       });
       driver.start();
       voting = { core, driver: driver as CoreDriver<unknown> };
+      if (c.markerCheckMs > 0) {
+        markerCheck = setInterval(() => {
+          store.verifyMarker().catch((e: unknown) => {
+            // UNAVAILABLE is transient (persist reports a lasting outage); AMNESIA is not.
+            if (!(e instanceof StoreError) || e.code !== StoreErrorCode.Amnesia) return;
+            if (refusal !== null) return;
+            refusal = `${e.code}: ${e.message}`;
+            log.error({ err: e }, 'Redis lost this acceptor\'s state: exiting; on restart it ' +
+              'refuses to vote until re-admitted');
+            setTimeout(() => process.exit(1), 50);
+          });
+        }, c.markerCheckMs);
+        markerCheck.unref();
+      }
       log.info({ promised: core.promised, accepted: core.acceptedEntries().length },
         'acceptor voting');
     }
@@ -120,6 +141,7 @@ void runService({
         status,
       },
       async stop() {
+        if (markerCheck !== null) clearInterval(markerCheck);
         statusSub.unsubscribe();
         await voting?.driver.stop();
         await transport.close();

@@ -133,6 +133,25 @@ export class RedisAcceptorStore implements AcceptorStore {
       (e) => this.refusalError(e));
   }
 
+  /**
+   * Checks, writing nothing, that the marker `load()` found is still there: a Redis wiped or
+   * replaced under a running acceptor is then noticed before a vote needs it (an acceptor that
+   * no accept reaches, under thrifty phase 2 or in an idle cluster, would otherwise notice only
+   * at its next write). Rejects with AMNESIA (marker gone or changed) or UNAVAILABLE.
+   */
+  async verifyMarker(): Promise<void> {
+    const marker = this.marker;
+    if (marker === null) throw new Error('RedisAcceptorStore: load() must succeed before use');
+    const now = await this.link.call('GET marker', (r) => r.get(this.keys.marker));
+    if (now === marker) return;
+    const id = this.o.acceptorId;
+    throw new StoreError(StoreErrorCode.Amnesia, now === null || now === undefined
+      ? `acceptor ${id}'s marker vanished from Redis at ${this.where} while it was running ` +
+        `(FLUSHALL, wiped or replaced Redis). It will not vote until re-admitted: see ${READMIT_DOC}`
+      : `acceptor ${id}'s marker at ${this.where} changed while it was running (Redis was ` +
+        `re-initialised). It will not vote until re-admitted: see ${READMIT_DOC}`);
+  }
+
   /** Closes the connection; anything still queued for Redis is dropped. */
   async close(): Promise<void> {
     await this.link.close();

@@ -279,6 +279,28 @@ describe('RedisAcceptorStore: amnesia under a running acceptor', () => {
     expect(e.code).toBe(StoreErrorCode.Amnesia);
     expect(e.message).toContain('changed while it was running');
   });
+
+  test('verifyMarker, writing nothing: passes while the marker is there, AMNESIA once it is ' +
+    'gone or re-created, and before load it is a programmer error', async () => {
+    const redis = await startRedis();
+    const cluster = freshCluster();
+    const s = store(redis.url, { cluster, init: true, createdAt: 'first' });
+    await expect(s.verifyMarker()).rejects.toThrow(/load\(\) must succeed/);
+    await s.load();
+    await s.verifyMarker();
+    const keys = await withAdmin(redis.url, (r) => r.dbsize());
+    await s.verifyMarker();
+    expect(await withAdmin(redis.url, (r) => r.dbsize())).toBe(keys);
+    await withAdmin(redis.url, (r) => r.flushall());
+    const gone = await storeError(s.verifyMarker());
+    expect(gone.code).toBe(StoreErrorCode.Amnesia);
+    expect(gone.message).toContain('vanished');
+    expect(await withAdmin(redis.url, (r) => r.dbsize())).toBe(0);
+    await store(redis.url, { cluster, init: true, createdAt: 'second' }).load();
+    const changed = await storeError(s.verifyMarker());
+    expect(changed.code).toBe(StoreErrorCode.Amnesia);
+    expect(changed.message).toContain('changed while it was running');
+  });
 });
 
 describe('RedisAcceptorStore: Redis restarts and outages', () => {
