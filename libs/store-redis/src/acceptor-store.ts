@@ -147,7 +147,8 @@ export class RedisAcceptorStore implements AcceptorStore {
     const id = this.o.acceptorId;
     throw new StoreError(StoreErrorCode.Amnesia, now === null || now === undefined
       ? `acceptor ${id}'s marker vanished from Redis at ${this.where} while it was running ` +
-        `(FLUSHALL, wiped or replaced Redis). It will not vote until re-admitted: see ${READMIT_DOC}`
+        '(FLUSHALL, wiped or replaced Redis). It will not vote until re-admitted: see ' +
+        READMIT_DOC
       : `acceptor ${id}'s marker at ${this.where} changed while it was running (Redis was ` +
         `re-initialised). It will not vote until re-admitted: see ${READMIT_DOC}`);
   }
