@@ -35,10 +35,10 @@ interface Shape {
 
 /** Top-level fields of each message type (besides the envelope's `v`). */
 const MESSAGE_SHAPES: Readonly<Record<MsgType, Shape>> = {
-  prepare: { required: ['type', 'from', 'ballot', 'fromSlot'], optional: [] },
+  prepare: { required: ['type', 'from', 'ballot', 'fromSlot'], optional: ['recovery'] },
   promise: {
     required: ['type', 'from', 'to', 'ballot', 'fromSlot', 'accepted'],
-    optional: ['upTo', 'floor'],
+    optional: ['upTo', 'floor', 'recovery'],
   },
   nack: { required: ['type', 'from', 'to', 'ballot', 'promised', 'slot'], optional: [] },
   accept: {
@@ -114,14 +114,15 @@ function readMessage(o: Obj, lim: Limits, envelope: boolean): Message {
   switch (t) {
     case 'prepare':
       return { type: t, from, ballot: readBallot(o.ballot, 'ballot', lim),
-        fromSlot: readUint(o.fromSlot, '', 'fromSlot') };
+        fromSlot: readUint(o.fromSlot, '', 'fromSlot'), ...optionalUint(o, 'recovery') };
     case 'promise':
       return { type: t, from, to: readNodeId(o.to, '', 'to', lim),
         ballot: readBallot(o.ballot, 'ballot', lim),
         fromSlot: readUint(o.fromSlot, '', 'fromSlot'),
         accepted: readEntries(o.accepted, 'accepted', lim),
         ...(o.upTo === undefined ? {} : { upTo: readUint(o.upTo, '', 'upTo') }),
-        ...(o.floor === undefined ? {} : { floor: readUint(o.floor, '', 'floor') }) };
+        ...(o.floor === undefined ? {} : { floor: readUint(o.floor, '', 'floor') }),
+        ...optionalUint(o, 'recovery') };
     case 'nack':
       return { type: t, from, to: readNodeId(o.to, '', 'to', lim),
         ballot: readBallot(o.ballot, 'ballot', lim),

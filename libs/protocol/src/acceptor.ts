@@ -166,6 +166,7 @@ export class AcceptorCore {
       type: 'promise', from: this.id, to: m.from, ballot: m.ballot, fromSlot: m.fromSlot,
       // Votes below the floor are gone (every entry kept is at or above it): say so.
       ...(this.floorSlot > m.fromSlot ? { floor: this.floorSlot } : {}),
+      ...(m.recovery === undefined ? {} : { recovery: m.recovery }),
     } as const;
     const cut = accepted[this.maxPromiseEntries];
     if (cut === undefined) {

@@ -36,6 +36,13 @@ export interface MsgPrepare {
   readonly from: string;
   readonly ballot: Ballot;
   readonly fromSlot: number;
+  /**
+   * Set by a leader recovering decided slots it no longer holds (at its own ballot): a number
+   * the acceptor echoes in its promise, so that the leader tells the reports taken for this
+   * recovery from older promises at the same ballot and slot (its election's, which may predate
+   * the decisions).
+   */
+  readonly recovery?: number;
 }
 
 /**
@@ -61,6 +68,8 @@ export interface MsgPromise {
    * proposer must not propose below it; learners hold those slots.
    */
   readonly floor?: number;
+  /** The prepare's `recovery`, echoed. */
+  readonly recovery?: number;
 }
 
 /**
@@ -264,11 +273,13 @@ export function describeMessage(m: Message): string {
   const head = `${m.type} ${m.from}->${messageTarget(m) ?? '*'}`;
   switch (m.type) {
     case 'prepare':
-      return `${head} b=${describeBallot(m.ballot)} from=${m.fromSlot}`;
+      return `${head} b=${describeBallot(m.ballot)} from=${m.fromSlot}` +
+        (m.recovery === undefined ? '' : ` recovery=${m.recovery}`);
     case 'promise':
       return `${head} b=${describeBallot(m.ballot)} from=${m.fromSlot} n=${m.accepted.length}` +
         (m.upTo === undefined ? '' : ` upTo=${m.upTo}`) +
-        (m.floor === undefined ? '' : ` floor=${m.floor}`);
+        (m.floor === undefined ? '' : ` floor=${m.floor}`) +
+        (m.recovery === undefined ? '' : ` recovery=${m.recovery}`);
     case 'nack':
       return `${head} b=${describeBallot(m.ballot)} promised=${describeBallot(m.promised)}` +
         ` slot=${m.slot ?? '-'}`;

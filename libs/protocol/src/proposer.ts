@@ -99,8 +99,10 @@ export type ProposerRole = 'follower' | 'candidate' | 'leader';
  */
 interface Recovery {
   readonly fromSlot: number;
-  /** The node whose catch-up it answers. */
-  readonly requester: string;
+  /** Echoed by the acceptors: reports with another number (or none) are not for it. */
+  readonly nonce: number;
+  /** The nodes whose catch-ups it answers, each with the first slot it asked for. */
+  readonly requesters: Map<string, number>;
   readonly sentTick: number;
   readonly reports: Map<string, { entries: readonly AcceptedEntry[]; upTo: number; floor: number }>;
 }
@@ -205,7 +207,10 @@ export class ProposerCore {
 
   private p1: Phase1 | null = null;
   private recovery: Recovery | null = null;
+  private recoveryNonce = 0;
   private recoveredCount = 0;
+  /** The highest compaction floor any acceptor reported to it: nothing to recover below. */
+  private floorSeen = 0;
   private nextSlot = 0;
   private readonly inflight = new Map<number, Inflight>();
   private readonly proposedKeys = new Set<string>();
@@ -484,6 +489,9 @@ export class ProposerCore {
 
   private onPromise(m: MsgPromise): void {
     this.noteBallot(m.ballot);
+    if (m.floor !== undefined && this.acceptors.includes(m.from)) {
+      this.floorSeen = Math.max(this.floorSeen, m.floor);
+    }
     if (this.roleState === 'leader') {
       this.onRecoveryPromise(m);
       return;
@@ -956,16 +964,27 @@ export class ProposerCore {
     // The leader can always recover it: a prepare at its own ballot (acceptors answer a
     // repeated one without a new promise) returns a quorum's complete reports, and in a
     // decided slot the highest-ballot vote among any quorum's reports is the chosen value.
-    if (this.roleState === 'leader' && this.recovery === null &&
-      m.fromSlot < this.firstUnknownSlot && m.fromSlot >= this.compactPoint &&
-      !this.decided.has(m.fromSlot)) {
-      this.recovery = {
-        fromSlot: m.fromSlot, requester: m.from, sentTick: this.now, reports: new Map(),
-      };
-      this.outMessages.push({
-        type: 'prepare', from: this.id, ballot: this.ballotState, fromSlot: m.fromSlot,
-      });
+    if (this.roleState !== 'leader' || m.fromSlot >= this.firstUnknownSlot ||
+      m.fromSlot < Math.max(this.compactPoint, this.floorSeen) || this.decided.has(m.fromSlot)) {
+      return;
     }
+    const r = this.recovery;
+    if (r !== null) {
+      // One recovery at a time; an asker whose range it covers is answered with it.
+      if (m.fromSlot >= r.fromSlot && m.fromSlot < r.fromSlot + 256) {
+        r.requesters.set(m.from, Math.min(r.requesters.get(m.from) ?? m.fromSlot, m.fromSlot));
+      }
+      return;
+    }
+    this.recoveryNonce++;
+    this.recovery = {
+      fromSlot: m.fromSlot, nonce: this.recoveryNonce, requesters: new Map([[m.from, m.fromSlot]]),
+      sentTick: this.now, reports: new Map(),
+    };
+    this.outMessages.push({
+      type: 'prepare', from: this.id, ballot: this.ballotState, fromSlot: m.fromSlot,
+      recovery: this.recoveryNonce,
+    });
   }
 
   /**
@@ -980,8 +999,11 @@ export class ProposerCore {
    */
   private onRecoveryPromise(m: MsgPromise): void {
     const r = this.recovery;
-    if (r === null || !ballotEquals(m.ballot, this.ballotState) || m.fromSlot !== r.fromSlot ||
-      !this.acceptors.includes(m.from) || (m.upTo !== undefined && m.upTo <= m.fromSlot)) {
+    // Only reports taken for this recovery: an older promise at the same ballot and slot (its
+    // election's, delayed or duplicated) may predate the decisions and must not count.
+    if (r === null || m.recovery !== r.nonce || !ballotEquals(m.ballot, this.ballotState) ||
+      m.fromSlot !== r.fromSlot || !this.acceptors.includes(m.from) ||
+      (m.upTo !== undefined && m.upTo <= m.fromSlot)) {
       return;
     }
     r.reports.set(m.from, { entries: m.accepted, upTo: m.upTo ?? Infinity, floor: m.floor ?? 0 });
@@ -1001,10 +1023,13 @@ export class ProposerCore {
     for (let slot = from; slot < end; slot++) {
       const e = best.get(slot);
       if (e === undefined) continue;
-      this.outMessages.push({
-        type: 'chosen', from: this.id, to: r.requester, ballot: e.ballot, slot, value: e.value,
-      });
       this.recoveredCount++;
+      for (const [to, first] of r.requesters) {
+        if (slot < first) continue;
+        this.outMessages.push({
+          type: 'chosen', from: this.id, to, ballot: e.ballot, slot, value: e.value,
+        });
+      }
     }
   }
 

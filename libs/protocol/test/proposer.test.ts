@@ -2,8 +2,11 @@
  * ProposerCore: leader election, stepping down, heartbeats, forwarding, dedupe, overload,
  * batching, pipelining and retransmission.
  */
-import { type Message, NOOP, type ProposerCore, type Value } from '../src/index.js';
 import {
+  AcceptorCore, type Message, NOOP, type ProposerCore, type Value,
+} from '../src/index.js';
+import {
+  accept,
   ACCEPTORS3,
   ACCEPTORS5,
   acceptedMsg,
@@ -19,6 +22,7 @@ import {
   newProposer,
   ofType,
   only,
+  prepare,
   promise,
   raiseSeen,
   request,
@@ -575,18 +579,26 @@ describe('ProposerCore: recovering decided slots it no longer retains', () => {
   const v = (slot: number): Value => cmds(cmd('c1', slot + 1, `v${slot}`));
   const catchup = (fromSlot: number, from = 'l1'): Message =>
     ({ type: 'catchup', from, fromSlot, toSlot: 10 });
+  /** A report for the recovery that `prep` started (the acceptor echoes its number). */
+  const report = (prep: { recovery?: number }, from: string, p: ProposerCore,
+    entries: ReturnType<typeof entry>[], fromSlot: number,
+    extra: { upTo?: number; floor?: number } = {}): Message =>
+    ({ ...promise(from, 'p1', p.ballot, entries, fromSlot), ...extra,
+      ...(prep.recovery === undefined ? {} : { recovery: prep.recovery }) });
 
   test('a catch-up for a slot it dropped makes the leader ask a quorum again at its own ' +
     'ballot, and answer the highest-ballot vote of each slot the quorum covers', () => {
     const p = forgetful();
     p.step(catchup(1));
     const prep = only(drain(p).messages, 'prepare');
-    expect(prep).toEqual({ type: 'prepare', from: 'p1', ballot: p.ballot, fromSlot: 1 });
+    expect(prep).toEqual({
+      type: 'prepare', from: 'p1', ballot: p.ballot, fromSlot: 1, recovery: 1,
+    });
     // Votes split across ballots: a1 holds slot 1 at an old ballot, a3 at the leader's.
     const old = bal(0, 'p0');
-    p.step(promise('a1', 'p1', p.ballot, [entry(1, old, v(1)), entry(2, p.ballot, v(2))], 1));
+    p.step(report(prep, 'a1', p, [entry(1, old, v(1)), entry(2, p.ballot, v(2))], 1));
     expect(drain(p).messages).toEqual([]);
-    p.step(promise('a3', 'p1', p.ballot, [entry(1, p.ballot, v(1)), entry(3, old, v(3))], 1));
+    p.step(report(prep, 'a3', p, [entry(1, p.ballot, v(1)), entry(3, old, v(3))], 1));
     const answers = ofType(drain(p).messages, 'chosen');
     expect(answers.map((m) => [m.to, m.slot, m.value, m.ballot])).toEqual([
       ['l1', 1, v(1), p.ballot], ['l1', 2, v(2), p.ballot], ['l1', 3, v(3), old],
@@ -600,11 +612,11 @@ describe('ProposerCore: recovering decided slots it no longer retains', () => {
     'nothing past the reports', () => {
     const p = forgetful();
     p.step(catchup(0));
-    drain(p);
-    p.step({ ...promise('a1', 'p1', p.ballot, [entry(1, p.ballot, v(1)),
-      entry(2, p.ballot, v(2)), entry(3, p.ballot, v(3))], 0), upTo: 3 });
-    p.step({ ...promise('a2', 'p1', p.ballot, [entry(2, p.ballot, v(2)),
-      entry(6, p.ballot, val('x'))], 0), floor: 2 });
+    const prep = only(drain(p).messages, 'prepare');
+    p.step(report(prep, 'a1', p, [entry(1, p.ballot, v(1)), entry(2, p.ballot, v(2)),
+      entry(3, p.ballot, v(3))], 0, { upTo: 3 }));
+    p.step(report(prep, 'a2', p, [entry(2, p.ballot, v(2)), entry(6, p.ballot, val('x'))], 0,
+      { floor: 2 }));
     const answers = ofType(drain(p).messages, 'chosen');
     // Slot 0 and 1 lie below a2's floor (compacted there); slot 3 past a1's page.
     expect(answers.map((m) => m.slot)).toEqual([2]);
@@ -625,16 +637,85 @@ describe('ProposerCore: recovering decided slots it no longer retains', () => {
     drain(p);
     p.step(catchup(2, 'l2'));
     expect(ofType(drain(p).messages, 'prepare').map((m) => m.fromSlot)).toEqual([2]);
-    // A promise for another fromSlot, or from a non-acceptor, counts for nothing.
-    p.step(promise('a1', 'p1', p.ballot, [entry(2, p.ballot, v(2))], 1));
-    p.step(promise('zz', 'p1', p.ballot, [entry(2, p.ballot, v(2))], 2));
-    p.step(promise('a1', 'p1', p.ballot, [entry(2, p.ballot, v(2))], 2));
+    // A promise for another fromSlot, from a non-acceptor, without the recovery's number or
+    // with an older one counts for nothing.
+    const nonce = { recovery: 2 };
+    p.step(report(nonce, 'a1', p, [entry(2, p.ballot, v(2))], 1));
+    p.step(report(nonce, 'zz', p, [entry(2, p.ballot, v(2))], 2));
+    p.step(report({}, 'a2', p, [entry(2, p.ballot, v(2))], 2));
+    p.step(report({ recovery: 1 }, 'a3', p, [entry(2, p.ballot, v(2))], 2));
+    p.step(report(nonce, 'a1', p, [entry(2, p.ballot, v(2))], 2));
     expect(ofType(drain(p).messages, 'chosen')).toEqual([]);
+    p.step(report(nonce, 'a3', p, [entry(2, p.ballot, v(2))], 2));
+    expect(ofType(drain(p).messages, 'chosen').map((m) => [m.to, m.slot])).toEqual([['l2', 2]]);
     const f = newProposer('p2', ACCEPTORS3);
     f.step(heartbeat('p1', bal(1, 'p1'), 5));
     drain(f);
     f.step(catchup(1));
     expect(ofType(drain(f).messages, 'prepare')).toEqual([]);
+  });
+});
+
+describe('ProposerCore: recovery against real acceptors', () => {
+  test('a delayed promise of the election (same ballot, same slot, taken before the decision) ' +
+    'is not a recovery report: the learner gets the chosen value, not an older vote', () => {
+    const a = ['a1', 'a2', 'a3'].map((id) => new AcceptorCore({ id }));
+    const [a1, a2, a3] = a as [AcceptorCore, AcceptorCore, AcceptorCore];
+    // a1 accepted X at slot 0 under an older ballot; X was never chosen.
+    a1.step(prepare('p0', bal(1, 'p0')));
+    a1.step(accept('p0', bal(1, 'p0'), 0, val('X')));
+    drain(a1);
+    const p = newProposer('p1', ACCEPTORS3, { retainDecided: 0, retainDecidedCommands: 0 });
+    raiseSeen(p, bal(1, 'p0'));
+    p.campaign();
+    const prep = only(drain(p).messages, 'prepare');
+    a2.step(prep);
+    a3.step(prep);
+    const held = only(drain(a2).messages, 'promise');
+    p.step(held);
+    p.step(only(drain(a3).messages, 'promise'));
+    expect(p.role).toBe('leader');
+    drain(p);
+    // Y is chosen at slot 0 by a2 and a3; the leader then drops it (retains nothing).
+    p.step(request('c1', cmd('c1', 1, 'Y')));
+    const acc = only(drain(p).messages, 'accept');
+    for (const x of [a2, a3]) {
+      x.step(acc);
+      for (const m of drain(x).messages) p.step(m);
+    }
+    drain(p);
+    expect(p.firstUnknown).toBe(1);
+    expect(p.decidedAt(0)).toBeUndefined();
+    // A learner asks for slot 0: the leader asks again at its ballot.
+    p.step({ type: 'catchup', from: 'l1', fromSlot: 0, toSlot: 5 });
+    const rprep = only(drain(p).messages, 'prepare');
+    expect(rprep.recovery).toBeDefined();
+    // The election's promise of a2 (no vote then) arrives again, then a1's fresh report (X).
+    p.step(held);
+    a1.step(rprep);
+    const r1 = drain(a1);
+    expect(r1.persist).not.toBeNull(); // a1 promised an older ballot: it raises its promise
+    for (const m of r1.messages) p.step(m);
+    expect(ofType(drain(p).messages, 'chosen')).toEqual([]);
+    // a2's report for this recovery: no write (it already promised this ballot), vote Y.
+    a2.step(rprep);
+    const r2 = drain(a2);
+    expect(r2.persist).toBeNull();
+    expect(only(r2.messages, 'promise').recovery).toBe(rprep.recovery);
+    for (const m of r2.messages) p.step(m);
+    const answers = ofType(drain(p).messages, 'chosen');
+    expect(answers.map((m) => [m.to, m.slot, m.value])).toEqual([
+      ['l1', 0, cmds(cmd('c1', 1, 'Y'))],
+    ]);
+  });
+
+  test('a promise a leader gets while no recovery runs changes nothing', () => {
+    const p = newProposer('p1', ACCEPTORS3);
+    electWith(p, ['a1', 'a2']);
+    const before = [p.role, p.firstUnknown, p.ballot];
+    p.step({ ...promise('a3', 'p1', p.ballot, [entry(0, p.ballot, val('z'))], 0), recovery: 1 });
+    expect(drain(p).messages).toEqual([]);
+    expect([p.role, p.firstUnknown, p.ballot]).toEqual(before);
   });
 });
 

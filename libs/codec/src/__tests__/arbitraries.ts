@@ -100,15 +100,19 @@ const rangeArb = fc.tuple(uintArb, uintArb).map(([a, b]) => (a <= b ? [a, b] : [
 /** Every message type, valid. */
 export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   rec({ from: nodeIdArb, ballot: ballotArb, fromSlot: uintArb })
-    .map((r): Message => ({ type: 'prepare', ...r })),
+    .chain((r) => fc.option(uintArb, { nil: undefined }).map((recovery): Message => ({
+      type: 'prepare', ...r, ...(recovery === undefined ? {} : { recovery }),
+    }))),
   rec({
     from: nodeIdArb, to: nodeIdArb, ballot: ballotArb, fromSlot: uintArb,
     accepted: fc.array(entryArb, { maxLength: 4 }),
   }).chain((r) => fc.tuple(fc.option(uintArb, { nil: undefined }),
-    fc.option(uintArb, { nil: undefined })).map(([upTo, floor]): Message => ({
-    type: 'promise', ...r, ...(upTo === undefined ? {} : { upTo }),
-    ...(floor === undefined ? {} : { floor }),
-  }))),
+    fc.option(uintArb, { nil: undefined }), fc.option(uintArb, { nil: undefined }))
+    .map(([upTo, floor, recovery]): Message => ({
+      type: 'promise', ...r, ...(upTo === undefined ? {} : { upTo }),
+      ...(floor === undefined ? {} : { floor }),
+      ...(recovery === undefined ? {} : { recovery }),
+    }))),
   rec({
     from: nodeIdArb, to: nodeIdArb, ballot: ballotArb, promised: ballotArb,
     slot: fc.option(uintArb),

@@ -43,14 +43,17 @@ const vote: Record<string, Schema> = {
 };
 
 const MESSAGES: Record<string, Schema> = {
-  prepare: { fields: { v: 'uint', type: 'tag', from: 'node', ballot, fromSlot: 'uint' } },
+  prepare: {
+    fields: { v: 'uint', type: 'tag', from: 'node', ballot, fromSlot: 'uint', recovery: 'uint' },
+    optional: ['recovery'],
+  },
   promise: {
     fields: {
       v: 'uint', type: 'tag', from: 'node', to: 'node', ballot, fromSlot: 'uint',
       accepted: { array: entry, min: 0, max: 'maxAcceptedEntries' }, upTo: 'uint',
-      floor: 'uint',
+      floor: 'uint', recovery: 'uint',
     },
-    optional: ['upTo', 'floor'],
+    optional: ['upTo', 'floor', 'recovery'],
   },
   nack: {
     fields: {
