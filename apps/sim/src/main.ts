@@ -197,6 +197,8 @@ function report(a: Args, t: Totals, secs: number): number {
     steps: t.steps,
     burstSteps: t.burstSteps,
     thriftyAccepts: t.thriftyAccepts,
+    staleDups: t.staleDups,
+    recoveredSlots: t.recoveredSlots,
     ticks: t.ticks,
     decisions: t.decisions,
     acknowledged: t.acks,

@@ -15,6 +15,10 @@ export interface Totals {
   burstSteps: number;
   /** Accepts sent to one acceptor of a thrifty quorum. */
   thriftyAccepts: number;
+  /** Messages delivered once more 20-600 ticks later. */
+  staleDups: number;
+  /** Decided slots recovered by leaders for catch-ups. */
+  recoveredSlots: number;
   ticks: number;
   decisions: number;
   acks: number;
@@ -33,8 +37,9 @@ const CAP = 100;
 /** Empty totals. */
 export function emptyTotals(): Totals {
   return {
-    seeds: 0, steps: 0, burstSteps: 0, thriftyAccepts: 0, ticks: 0, decisions: 0, acks: 0,
-    violatingSeeds: 0, notLiveSeeds: 0, violations: [], notLive: [], recovery: [],
+    seeds: 0, steps: 0, burstSteps: 0, thriftyAccepts: 0, staleDups: 0, recoveredSlots: 0,
+    ticks: 0, decisions: 0,
+    acks: 0, violatingSeeds: 0, notLiveSeeds: 0, violations: [], notLive: [], recovery: [],
   };
 }
 
@@ -44,6 +49,8 @@ export function addResult(t: Totals, r: SeedResult): void {
   t.steps += r.steps;
   t.burstSteps += r.burstSteps;
   t.thriftyAccepts += r.thriftyAccepts;
+  t.staleDups += r.staleDups;
+  t.recoveredSlots += r.recoveredSlots;
   t.ticks += r.ticks;
   t.decisions += r.decisions;
   t.acks += r.acks;
@@ -71,6 +78,8 @@ export function mergeTotals(a: Totals, b: Totals): void {
   a.steps += b.steps;
   a.burstSteps += b.burstSteps;
   a.thriftyAccepts += b.thriftyAccepts;
+  a.staleDups += b.staleDups;
+  a.recoveredSlots += b.recoveredSlots;
   a.ticks += b.ticks;
   a.decisions += b.decisions;
   a.acks += b.acks;

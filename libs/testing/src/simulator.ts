@@ -102,6 +102,10 @@ export interface SeedResult {
   readonly burstSteps: number;
   /** Accepts sent to one acceptor of a thrifty quorum (`thrifty`), counted as sent. */
   readonly thriftyAccepts: number;
+  /** Stale duplicates scheduled (`staleDupRate`). */
+  readonly staleDups: number;
+  /** Decided slots leaders recovered from the acceptors for catch-ups (decision 010). */
+  readonly recoveredSlots: number;
   /** Slots chosen (judged from acceptors' states). */
   readonly decisions: number;
   /** Commands acknowledged to clients. */
@@ -146,6 +150,9 @@ export class Simulation {
   private steps = 0;
   private burstSteps = 0;
   private thriftyAccepts = 0;
+  private staleDups = 0;
+  /** Slots recovered for catch-ups by proposer cores that have since crashed. */
+  private recoveredBefore = 0;
   private acks = 0;
   private probe: { client: ClientNode; seq: number; slot: number | null } | null = null;
 
@@ -202,6 +209,9 @@ export class Simulation {
       steps: this.steps,
       burstSteps: this.burstSteps,
       thriftyAccepts: this.thriftyAccepts,
+      staleDups: this.staleDups,
+      recoveredSlots: this.recoveredBefore + this.nodes.reduce((sum, n) =>
+        sum + (n.kind === 'proposer' ? n.core?.recoveredSlots ?? 0 : 0), 0),
       decisions: this.checker.chosen.size,
       acks: this.acks,
       traceHash: this.hash.hex,
@@ -521,6 +531,7 @@ export class Simulation {
 
   private crash(n: SimNode): void {
     if (n.kind === 'client') return;
+    if (n.kind === 'proposer') this.recoveredBefore += n.core?.recoveredSlots ?? 0;
     n.core = null;
     n.downUntil = this.now + 10 + this.rng.nextInt(150);
     this.hash.mix(this.now, 900, n.idx);
@@ -593,6 +604,11 @@ export class Simulation {
     for (let i = 0; i < copies; i++) {
       const at = this.now + o.delayMin + r.nextInt(o.delayMax - o.delayMin + 1);
       this.heap.push({ at, order: this.order++, from: from.idx, to: to.idx, msg: m });
+    }
+    if (this.faults && o.staleDupRate > 0 && r.chance(o.staleDupRate)) {
+      const at = this.now + 20 + r.nextInt(581);
+      this.heap.push({ at, order: this.order++, from: from.idx, to: to.idx, msg: m });
+      this.staleDups++;
     }
   }
 

@@ -71,6 +71,12 @@ export interface SwarmOptions {
    * held one of them must turn to the others).
    */
   readonly deadAcceptorsAfterHeal: number;
+  /**
+   * While faults are on, each message may also be delivered once more much later (20 to 600
+   * ticks: a stale duplicate, like a retransmission stuck behind a partition). Catches code that
+   * trusts a message's ballot and slot to date it.
+   */
+  readonly staleDupRate: number;
   /** Commands each client issues during the safety phase. */
   readonly commandsPerClient: number;
   /** Ticks with faults on. */
@@ -137,11 +143,13 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     thrifty: rng.chance(0.5),
     thriftyTimeoutTicks: pick(rng, [1, 2, 5]),
     deadAcceptorsAfterHeal: 0,
+    staleDupRate: 0,
     plantedBug,
   };
   // Drawn last, so that every option above is what it was before this one existed.
   const dead = Math.min(pick(rng, [0, 0, 1, 2]), Math.floor((o.acceptors - 1) / 2));
-  return { ...o, deadAcceptorsAfterHeal: dead };
+  const staleDupRate = pick(rng, [0, 0, 0.002, 0.01]);
+  return { ...o, deadAcceptorsAfterHeal: dead, staleDupRate };
 }
 
 /** `key=value` pairs of the options, printed beside `seed=` so a failure explains itself. */
