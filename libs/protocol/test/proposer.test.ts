@@ -653,6 +653,25 @@ describe('ProposerCore: recovering decided slots it no longer retains', () => {
     drain(f);
     f.step(catchup(1));
     expect(ofType(drain(f).messages, 'prepare')).toEqual([]);
+    // Below the leader's compaction point (learner l1 delivered up to 3, no votes kept below
+    // it) the learners hold the log: no recovery; at or above it, one.
+    const c = leader({ retainDecided: 1, retainDecidedCommands: 1, retainVotes: 0 });
+    for (let slot = 0; slot < 5; slot++) {
+      c.step(request('c1', cmd('c1', slot + 1, `v${slot}`)));
+      drain(c);
+      decide(c, slot, v(slot));
+      drain(c);
+    }
+    c.step({ type: 'progress', from: 'l1', nextSlot: 3 });
+    c.tick();
+    drain(c);
+    expect(c.compactBelow).toBe(3);
+    c.step(catchup(1, 'l2'));
+    expect(ofType(drain(c).messages, 'prepare')).toEqual([]);
+    c.step(catchup(3, 'l2'));
+    const out = drain(c).messages;
+    expect(ofType(out, 'chosen').map((m) => m.slot)).toEqual([4]);
+    expect(ofType(out, 'prepare').map((m) => m.fromSlot)).toEqual([3]);
   });
 });
 
