@@ -33,7 +33,12 @@ const config = {
     name: 'SYNOD_MARKER_CHECK_MS',
     help: 'how often a voting acceptor checks that its Redis still holds its incarnation ' +
       'marker (a wiped Redis is then noticed without waiting for a write); 0: only at writes',
-    default: 5000, parse: parsers.int(0, 3_600_000), example: '5000',
+    default: 5000, example: '5000',
+    parse: (raw: string): number => {
+      const ms = parsers.int(0, 3_600_000)(raw);
+      if (ms > 0 && ms < 100) throw new Error('must be 0 (off) or at least 100');
+      return ms;
+    },
   },
 };
 
@@ -101,10 +106,18 @@ void runService({
       driver.start();
       voting = { core, driver: driver as CoreDriver<unknown> };
       if (c.markerCheckMs > 0) {
+        let lastWarned = 0;
         markerCheck = setInterval(() => {
           store.verifyMarker().catch((e: unknown) => {
-            // UNAVAILABLE is transient (persist reports a lasting outage); AMNESIA is not.
-            if (!(e instanceof StoreError) || e.code !== StoreErrorCode.Amnesia) return;
+            if (!(e instanceof StoreError) || e.code !== StoreErrorCode.Amnesia) {
+              // Redis unreachable (or refusing): not a verdict on its state. A write would
+              // fail the same way and stop the acceptor; an idle one says so once a minute.
+              if (Date.now() - lastWarned >= 60_000) {
+                lastWarned = Date.now();
+                log.warn({ err: e }, 'marker check failed: Redis unreachable?');
+              }
+              return;
+            }
             if (refusal !== null) return;
             refusal = `${e.code}: ${e.message}`;
             log.error({ err: e }, 'Redis lost this acceptor\'s state: exiting; on restart it ' +

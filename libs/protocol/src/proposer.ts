@@ -101,6 +101,11 @@ interface Recovery {
   readonly fromSlot: number;
   /** Echoed by the acceptors: reports with another number (or none) are not for it. */
   readonly nonce: number;
+  /**
+   * `firstUnknown` when it started: only slots below it were decided before every report was
+   * taken. A slot decided while it runs may be missing from a report taken earlier.
+   */
+  readonly decidedBelow: number;
   /** The nodes whose catch-ups it answers, each with the first slot it asked for. */
   readonly requesters: Map<string, number>;
   readonly sentTick: number;
@@ -978,8 +983,8 @@ export class ProposerCore {
     }
     this.recoveryNonce++;
     this.recovery = {
-      fromSlot: m.fromSlot, nonce: this.recoveryNonce, requesters: new Map([[m.from, m.fromSlot]]),
-      sentTick: this.now, reports: new Map(),
+      fromSlot: m.fromSlot, nonce: this.recoveryNonce, decidedBelow: this.firstUnknownSlot,
+      requesters: new Map([[m.from, m.fromSlot]]), sentTick: this.now, reports: new Map(),
     };
     this.outMessages.push({
       type: 'prepare', from: this.id, ballot: this.ballotState, fromSlot: m.fromSlot,
@@ -990,9 +995,10 @@ export class ProposerCore {
   /**
    * A promise at the leader's ballot answering its recovery prepare. At a quorum of reports,
    * every slot from `fromSlot` that all of them cover (below each one's `upTo`, at or above
-   * each one's compaction floor, below `firstUnknown`: known decided) is answered to the asker
-   * with the highest-ballot vote reported for it. Why that is the chosen value: a quorum Q
-   * accepted it at some ballot b; this quorum shares an acceptor with Q, whose vote there is at
+   * each one's compaction floor, below `firstUnknown` as it was when the recovery started: so
+   * decided before any report was taken) is answered to the askers with the highest-ballot vote
+   * reported for it. Why that is the chosen value: a quorum Q accepted it at some ballot b
+   * before this quorum reported; this quorum shares an acceptor with Q, whose vote there is at
    * a ballot >= b (votes are only replaced by higher ones), and every proposal at a ballot
    * above b in that slot carries the chosen value (phase 1 makes every leader propose the
    * highest value reported); so the highest reported vote has a ballot >= b and that value.
@@ -1010,7 +1016,7 @@ export class ProposerCore {
     if (r.reports.size < this.quorum) return;
     this.recovery = null;
     const reports = [...r.reports.values()];
-    const end = Math.min(this.firstUnknownSlot, r.fromSlot + 256, ...reports.map((x) => x.upTo));
+    const end = Math.min(r.decidedBelow, r.fromSlot + 256, ...reports.map((x) => x.upTo));
     const from = Math.max(r.fromSlot, ...reports.map((x) => x.floor));
     const best = new Map<number, AcceptedEntry>();
     for (const x of reports) {

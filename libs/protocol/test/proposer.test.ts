@@ -728,6 +728,35 @@ describe('ProposerCore: recovery against real acceptors', () => {
     ]);
   });
 
+  test('a slot decided while a recovery runs is not answered from it (a report taken before ' +
+    'the decision may lack the chosen vote)', () => {
+    const p = newProposer('p1', ACCEPTORS3, { retainDecided: 0, retainDecidedCommands: 0 });
+    electWith(p, ['a1', 'a2']);
+    for (let slot = 0; slot < 2; slot++) {
+      p.step(request('c1', cmd('c1', slot + 1)));
+      drain(p);
+      votes(p, ['a1', 'a2'], p.ballot, slot, cmds(cmd('c1', slot + 1)));
+      drain(p);
+    }
+    // Slot 2 is in flight when a learner asks from slot 1: the recovery covers slot 1 only.
+    p.step(request('c1', cmd('c1', 3, 'Y')));
+    drain(p);
+    p.step({ type: 'catchup', from: 'l1', fromSlot: 1, toSlot: 9 });
+    const rprep = only(drain(p).messages, 'prepare');
+    const nonce = rprep.recovery as number;
+    // a2 reports before it accepts Y at slot 2; then Y is chosen there by a2 and a3.
+    p.step({ ...promise('a2', 'p1', p.ballot, [entry(1, p.ballot, cmds(cmd('c1', 2)))], 1),
+      recovery: nonce });
+    votes(p, ['a2', 'a3'], p.ballot, 2, cmds(cmd('c1', 3, 'Y')));
+    expect(p.firstUnknown).toBe(3);
+    drain(p);
+    // a1, which holds an old X at slot 2, reports late.
+    p.step({ ...promise('a1', 'p1', p.ballot, [entry(1, p.ballot, cmds(cmd('c1', 2))),
+      entry(2, bal(0, 'p0'), val('X'))], 1), recovery: nonce });
+    const answers = ofType(drain(p).messages, 'chosen');
+    expect(answers.map((m) => [m.slot, m.value])).toEqual([[1, cmds(cmd('c1', 2))]]);
+  });
+
   test('a promise a leader gets while no recovery runs changes nothing', () => {
     const p = newProposer('p1', ACCEPTORS3);
     electWith(p, ['a1', 'a2']);

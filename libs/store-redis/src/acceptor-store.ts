@@ -137,7 +137,8 @@ export class RedisAcceptorStore implements AcceptorStore {
    * Checks, writing nothing, that the marker `load()` found is still there: a Redis wiped or
    * replaced under a running acceptor is then noticed before a vote needs it (an acceptor that
    * no accept reaches, under thrifty phase 2 or in an idle cluster, would otherwise notice only
-   * at its next write). Rejects with AMNESIA (marker gone or changed) or UNAVAILABLE.
+   * at its next write). Rejects with AMNESIA (marker gone or changed), UNAVAILABLE, or the
+   * error Redis gave (e.g. an ACL refusal).
    */
   async verifyMarker(): Promise<void> {
     const marker = this.marker;
