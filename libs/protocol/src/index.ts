@@ -50,6 +50,7 @@ export {
   type Ready,
 } from './ready.js';
 export { Tally } from './tally.js';
+export { chosenFromReports, type RecoveryReport } from './recovery.js';
 export {
   AcceptorCore,
   type AcceptorConfig,

@@ -22,6 +22,7 @@ import type {
 import { assertNever } from './messages.js';
 import { effectiveQuorum, PlantedBug } from './planted.js';
 import type { CoreEvent, Decision, Ready } from './ready.js';
+import { chosenFromReports, type RecoveryReport } from './recovery.js';
 import type { Rng } from './rng.js';
 import { Tally } from './tally.js';
 import { type Command, commandKey, NOOP, type Value, valueEquals } from './value.js';
@@ -109,7 +110,7 @@ interface Recovery {
   /** The nodes whose catch-ups it answers, each with the first slot it asked for. */
   readonly requesters: Map<string, number>;
   readonly sentTick: number;
-  readonly reports: Map<string, { entries: readonly AcceptedEntry[]; upTo: number; floor: number }>;
+  readonly reports: Map<string, RecoveryReport>;
 }
 
 interface Phase1 {
@@ -994,14 +995,9 @@ export class ProposerCore {
 
   /**
    * A promise at the leader's ballot answering its recovery prepare. At a quorum of reports,
-   * every slot from `fromSlot` that all of them cover (below each one's `upTo`, at or above
-   * each one's compaction floor, below `firstUnknown` as it was when the recovery started: so
-   * decided before any report was taken) is answered to the askers with the highest-ballot vote
-   * reported for it. Why that is the chosen value: a quorum Q accepted it at some ballot b
-   * before this quorum reported; this quorum shares an acceptor with Q, whose vote there is at
-   * a ballot >= b (votes are only replaced by higher ones), and every proposal at a ballot
-   * above b in that slot carries the chosen value (phase 1 makes every leader propose the
-   * highest value reported); so the highest reported vote has a ballot >= b and that value.
+   * the askers get a `chosen` for each slot `chosenFromReports` vouches for, among the slots
+   * below `firstUnknown` as it was when the recovery started (decided before any report was
+   * taken: a slot decided later may be missing from an earlier report).
    */
   private onRecoveryPromise(m: MsgPromise): void {
     const r = this.recovery;
@@ -1015,25 +1011,12 @@ export class ProposerCore {
     r.reports.set(m.from, { entries: m.accepted, upTo: m.upTo ?? Infinity, floor: m.floor ?? 0 });
     if (r.reports.size < this.quorum) return;
     this.recovery = null;
-    const reports = [...r.reports.values()];
-    const end = Math.min(r.decidedBelow, r.fromSlot + 256, ...reports.map((x) => x.upTo));
-    const from = Math.max(r.fromSlot, ...reports.map((x) => x.floor));
-    const best = new Map<number, AcceptedEntry>();
-    for (const x of reports) {
-      for (const e of x.entries) {
-        if (e.slot < from || e.slot >= end) continue;
-        const prev = best.get(e.slot);
-        if (prev === undefined || compareBallots(e.ballot, prev.ballot) > 0) best.set(e.slot, e);
-      }
-    }
-    for (let slot = from; slot < end; slot++) {
-      const e = best.get(slot);
-      if (e === undefined) continue;
+    for (const e of chosenFromReports([...r.reports.values()], r.fromSlot, r.decidedBelow, 256)) {
       this.recoveredCount++;
       for (const [to, first] of r.requesters) {
-        if (slot < first) continue;
+        if (e.slot < first) continue;
         this.outMessages.push({
-          type: 'chosen', from: this.id, to, ballot: e.ballot, slot, value: e.value,
+          type: 'chosen', from: this.id, to, ballot: e.ballot, slot: e.slot, value: e.value,
         });
       }
     }
