@@ -14,11 +14,13 @@ Usage:
   npm run sim -- [options]
 
 Each seed draws a cluster (3 or 5 acceptors, 2-3 proposers, 1-3 learners, clients) and a swarm
-of faults (loss, duplication, reordering, delay, symmetric and asymmetric partitions, crashes
-and restarts, pauses, skewed timers), runs a safety phase with faults on, heals everything and
-runs a liveness phase. Checkers judge validity, agreement (from acceptors' states), integrity,
-learners' prefix consistency, durability and exactly-once effects; an election checker
-applies every learner's log to the lease state machine (fencing tokens, leases in log time).
+of faults (loss, duplication, stale duplicates up to 600 ticks late, reordering, delay,
+symmetric and asymmetric partitions, crashes and restarts, pauses, skewed timers), runs a safety
+phase with faults on, heals everything (in about half the seeds a minority of acceptors then
+dies for good) and runs a liveness phase. Checkers judge validity, agreement (from acceptors'
+states), integrity, learners' prefix consistency, durability and exactly-once effects; an
+election checker applies every learner's log to the lease state machine (fencing tokens, leases
+in log time).
 
 Options:
   --seeds N         run seeds FROM..FROM+N-1 (default 1000)
