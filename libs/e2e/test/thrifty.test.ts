@@ -30,7 +30,16 @@ describe('thrifty phase 2 with real processes', () => {
   const acked: Outcome[] = [];
 
   beforeAll(async () => {
-    cluster = await startCluster();
+    // A fallback timeout of 100 ms (10 ticks of 10 ms) rather than the default 2 ticks: on a
+    // machine busy with other test suites an acceptor can miss 20 ms, and the first test wants
+    // to see the steady state (the second kills an acceptor and sees the fallback anyway).
+    cluster = await startCluster({
+      roleEnv: {
+        proposer: {
+          SYNOD_ELECTION_TICKS: '20', SYNOD_RETRY_TICKS: '10', SYNOD_THRIFTY_TIMEOUT_TICKS: '10',
+        },
+      },
+    });
     cl = await client(cluster);
   });
   afterAll(async () => {
