@@ -772,6 +772,16 @@ describe('ProposerCore: thrifty phase 2', () => {
   const targets = (ms: readonly Message[]): [number, string][] =>
     ofType(ms, 'accept').map((m) => [m.slot, m.to ?? '*']);
 
+  /** A thrifty leader whose slot 0 (c1#1) `voters` decided: they are now its quorum. */
+  function thriftyLeader(voters: string[],
+    overrides: Parameters<typeof newProposer>[2] = {}): ProposerCore {
+    const p = leader({ thrifty: true, ...overrides });
+    p.step(request('c1', cmd('c1', 1)));
+    drain(p);
+    votes(p, voters, p.ballot, 0, cmds(cmd('c1', 1)));
+    return p;
+  }
+
   test('off by default: every accept is one broadcast', () => {
     const p = leader();
     p.step(request('c1', cmd('c1', 1)));
@@ -805,10 +815,7 @@ describe('ProposerCore: thrifty phase 2', () => {
   });
 
   test('a vote from outside the quorum still counts (any quorum decides)', () => {
-    const p = leader({ thrifty: true });
-    p.step(request('c1', cmd('c1', 1)));
-    drain(p);
-    votes(p, ['a1', 'a2'], p.ballot, 0, cmds(cmd('c1', 1)));
+    const p = thriftyLeader(['a1', 'a2']);
     p.step(request('c1', cmd('c1', 2)));
     expect(targets(drain(p).messages)).toEqual([[1, 'a1'], [1, 'a2']]);
     // a2 and a3 (a3 heard the accept some other way, e.g. a retransmission) decide slot 1.
@@ -819,10 +826,7 @@ describe('ProposerCore: thrifty phase 2', () => {
 
   test('an accept its quorum leaves undecided goes to the other acceptors after the timeout, ' +
     'and new accepts go to every acceptor until a decision names a quorum again', () => {
-    const p = leader({ thrifty: true, thriftyTimeoutTicks: 2, retryTicks: 10 });
-    p.step(request('c1', cmd('c1', 1)));
-    drain(p);
-    votes(p, ['a1', 'a2'], p.ballot, 0, cmds(cmd('c1', 1)));
+    const p = thriftyLeader(['a1', 'a2'], { thriftyTimeoutTicks: 2, retryTicks: 10 });
     drain(p);
     p.step(request('c1', cmd('c1', 2)));
     expect(targets(drain(p).messages)).toEqual([[1, 'a1'], [1, 'a2']]);
@@ -850,10 +854,7 @@ describe('ProposerCore: thrifty phase 2', () => {
 
   test('a new leadership starts without a quorum: the first accepts after phase 1 go to ' +
     'every acceptor', () => {
-    const p = leader({ thrifty: true });
-    p.step(request('c1', cmd('c1', 1)));
-    drain(p);
-    votes(p, ['a1', 'a2'], p.ballot, 0, cmds(cmd('c1', 1)));
+    const p = thriftyLeader(['a1', 'a2']);
     expect(p.thriftyQuorum).toEqual(['a1', 'a2']);
     // Preempted, then elected again at a higher ballot.
     p.step(heartbeat('p2', bal(p.ballot.round + 1, 'p2'), 1));
@@ -868,10 +869,7 @@ describe('ProposerCore: thrifty phase 2', () => {
 
   test('the fallback does not wait for retransmissions: a timeout longer than retryTicks ' +
     'still asks the others (a dead member of the quorum cannot stall a slot)', () => {
-    const p = leader({ thrifty: true, thriftyTimeoutTicks: 5, retryTicks: 2 });
-    p.step(request('c1', cmd('c1', 1)));
-    drain(p);
-    votes(p, ['a1', 'a2'], p.ballot, 0, cmds(cmd('c1', 1)));
+    const p = thriftyLeader(['a1', 'a2'], { thriftyTimeoutTicks: 5, retryTicks: 2 });
     drain(p);
     p.step(request('c1', cmd('c1', 2)));
     expect(targets(drain(p).messages)).toEqual([[1, 'a1'], [1, 'a2']]);
@@ -917,10 +915,7 @@ describe('ProposerCore: thrifty phase 2', () => {
   });
 
   test('a decision learned from a chosen leaves the quorum as it was', () => {
-    const p = leader({ thrifty: true });
-    p.step(request('c1', cmd('c1', 1)));
-    drain(p);
-    votes(p, ['a1', 'a3'], p.ballot, 0, cmds(cmd('c1', 1)));
+    const p = thriftyLeader(['a1', 'a3']);
     p.step(request('c1', cmd('c1', 2)));
     drain(p);
     p.step(chosenMsg('p2', p.ballot, 1, cmds(cmd('c1', 2))));
