@@ -20,7 +20,7 @@ export interface BenchOptions {
   readonly noFsync: boolean;
   readonly loadgens: number;
   readonly timeoutMs: number;
-  readonly profile: readonly ('acceptor' | 'proposer' | 'learner')[];
+  readonly profile: readonly ('acceptor' | 'proposer' | 'learner' | 'loadgen')[];
   readonly env: Readonly<Record<string, string>>;
   readonly out: string | undefined;
   readonly help: boolean;
@@ -66,8 +66,9 @@ Options:
                        as SynodClient does; off: one request per proposal)
   --loadgens N         load-generator processes (default 1)
   --timeout-ms MS      deadline of one operation (default 10000)
-  --profile ROLE       CPU-profile a role's processes (acceptor, proposer or learner;
-                       repeatable) with node --cpu-prof and print a summary
+  --profile ROLE       CPU-profile a role's processes (acceptor, proposer, learner, or
+                       loadgen: Synod's load generators, the client side; repeatable)
+                       and print a summary
   --env K=V            extra environment for every Synod service, e.g.
                        --env SYNOD_MAX_BATCH=64 (repeatable)
   --out DIR            where results go (default results/ at the repository root)
@@ -114,8 +115,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     return v;
   });
   const profile = (values.profile ?? []).map((p) => {
-    if (p !== 'acceptor' && p !== 'proposer' && p !== 'learner') {
-      throw new Error(`--profile takes acceptor, proposer or learner, got ${JSON.stringify(p)}`);
+    if (p !== 'acceptor' && p !== 'proposer' && p !== 'learner' && p !== 'loadgen') {
+      throw new Error('--profile takes acceptor, proposer, learner or loadgen, got ' +
+        JSON.stringify(p));
     }
     return p;
   });

@@ -88,6 +88,14 @@ async function stopAll(rss: Record<string, Array<[number, number]>>): Promise<vo
 }
 
 /** Runs one concurrency level against one system; `background` are the other systems' processes. */
+/** Where this run's CPU profiles go (set once the run's id is known). */
+const profileDirs = new WeakMap<BenchOptions, string>();
+function profileDirOf(o: BenchOptions): string {
+  const dir = profileDirs.get(o);
+  if (dir === undefined) throw new Error('profile directory asked for before the run started');
+  return dir;
+}
+
 async function measure(
   sys: System, o: BenchOptions, c: number, batch: number, background: readonly Watched[],
 ): Promise<LevelResult> {
@@ -101,6 +109,12 @@ async function measure(
     durationMs: o.latency ? o.count * (o.gapMs + 1000) : o.durationS * 1000,
     gapMs: o.latency ? o.gapMs : 0, maxOps: o.latency ? o.count : 0,
     timeoutMs: o.timeoutMs, progress, background,
+    ...(sys.name === 'synod' && o.profile.includes('loadgen') ? {
+      loadgenEnv: {
+        NODE_OPTIONS: `--require ${join(__dirname, 'profiler.worker.js')}`,
+        BENCH_PROFILE_DIR: join(profileDirOf(o), 'loadgen'),
+      },
+    } : {}),
   }, sys.name === 'substrate' ? { batch } : {});
   const failed = sys.failures?.() ?? [];
   if (failed.length > 0) {
@@ -224,8 +238,10 @@ async function main(): Promise<void> {
   const id = stamp();
   mkdirSync(outDir, { recursive: true });
   const profileDir = join(outDir, `profiles-${id}`);
+  profileDirs.set(o, profileDir);
   const roleEnv: Record<string, Record<string, string>> = {};
   for (const role of o.profile) {
+    if (role === 'loadgen') continue;
     roleEnv[role] = {
       NODE_OPTIONS: `--require ${join(__dirname, 'profiler.worker.js')}`,
       BENCH_PROFILE_DIR: join(profileDir, role),

@@ -46,6 +46,8 @@ export interface LevelOptions {
   readonly background: readonly Watched[];
   /** Called with a one-line progress report about once a second. */
   readonly progress: (line: string) => void;
+  /** Extra environment for the load generators (the CPU profiler, `--profile loadgen`). */
+  readonly loadgenEnv?: Readonly<Record<string, string>>;
 }
 
 interface Gen {
@@ -53,10 +55,12 @@ interface Gen {
   readonly result: Promise<LoadResult>;
 }
 
-function spawnGen(benchDir: string, cmd: LoadCommand, on: (m: LoadMessage) => void): Gen {
+function spawnGen(benchDir: string, cmd: LoadCommand, on: (m: LoadMessage) => void,
+  env: Readonly<Record<string, string>> = {}): Gen {
   const child = fork(join(benchDir, 'loadgen.worker.js'), [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: ['--enable-source-maps'],
+    env: { ...process.env, ...env },
   });
   const result = new Promise<LoadResult>((resolve, reject) => {
     child.on('message', (m: LoadMessage) => {
@@ -107,7 +111,7 @@ export async function runLevel(
         connections: Math.max(1, Math.ceil(o.connections / k)),
         valueSize: o.valueSize, warmupMs: o.warmupMs, durationMs: o.durationMs, gapMs: o.gapMs,
         maxOps: o.maxOps, timeoutMs: o.timeoutMs,
-      }, onMessage(i)));
+      }, onMessage(i), o.loadgenEnv));
     }
     const results = await Promise.all(gens.map((g) => g.result));
     const w = window as CpuWindow | null;

@@ -42,11 +42,11 @@ describe('parseBenchArgs', () => {
 
   it('reads lists, repeated options and K=V pairs', () => {
     const o = parseBenchArgs(['--concurrency', '2,16', '--vs', 'etcd', '--substrate',
-      '--env', 'SYNOD_MAX_BATCH=64', '--profile', 'acceptor']);
+      '--env', 'SYNOD_MAX_BATCH=64', '--profile', 'acceptor', '--profile', 'loadgen']);
     expect(o.concurrency).toEqual([2, 16]);
     expect(o.vs).toEqual(['etcd']);
     expect(o.env).toEqual({ SYNOD_MAX_BATCH: '64' });
-    expect(o.profile).toEqual(['acceptor']);
+    expect(o.profile).toEqual(['acceptor', 'loadgen']);
   });
 
   it('--latency means one client', () => {
@@ -58,6 +58,7 @@ describe('parseBenchArgs', () => {
     expect(() => parseBenchArgs(['--concurrency', '0'])).toThrow(/--concurrency/);
     expect(() => parseBenchArgs(['--env', 'nonsense'])).toThrow(/--env/);
     expect(() => parseBenchArgs(['--client-batching', 'yes'])).toThrow(/--client-batching/);
+    expect(() => parseBenchArgs(['--profile', 'nats'])).toThrow(/--profile/);
     // Non-durable figures are never put beside durable ones.
     expect(() => parseBenchArgs(['--no-fsync', '--vs', 'etcd'])).toThrow(/--no-fsync/);
     expect(() => parseBenchArgs(['--no-fsync', '--substrate'])).toThrow(/--no-fsync/);
