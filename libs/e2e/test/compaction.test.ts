@@ -7,12 +7,13 @@ import {
   acceptorState,
   appliedPayloads,
   client,
-  eventually,
+  deliveredAll,
   learnerLog,
   lostAcks,
   type Outcome,
   proposeAll,
   startCluster,
+  values,
 } from './harness.js';
 
 /**
@@ -26,8 +27,6 @@ const RETAIN_VOTES = 20;
 /** The least the proposers accept: above it, a slot is held only by the learners. */
 const RETAIN_DECIDED = 100;
 
-const values = (prefix: string, n: number): string[] =>
-  Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function redisCli(port: number, ...args: string[]): string {
@@ -78,12 +77,8 @@ describe('log compaction with real processes', () => {
   }
 
   /** Waits until learner `id` delivered every acknowledged slot; returns its log. */
-  async function caughtUp(id: string, timeoutMs = 20_000): Promise<Map<number, Value>> {
-    const last = Math.max(...acked.map((o) => (o.ok ? o.slot : 0)));
-    await eventually(async () => (await learnerLog(cluster, id)).size > last, timeoutMs,
-      `${id} to deliver slot ${last}`);
-    return learnerLog(cluster, id);
-  }
+  const caughtUp = (id: string, timeoutMs?: number): Promise<Map<number, Value>> =>
+    deliveredAll(cluster, acked, id, timeoutMs);
 
   test('acceptors keep far fewer votes than decided slots; floor <= what learners delivered',
     async () => {

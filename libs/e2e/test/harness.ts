@@ -118,6 +118,19 @@ export async function learnerLog(c: LocalCluster, id: string): Promise<Map<numbe
   }
 }
 
+/** Waits until learner `id` delivered every slot `acked` holds; returns its log. */
+export async function deliveredAll(c: LocalCluster, acked: readonly Outcome[], id = 'l1',
+  timeoutMs = 20_000): Promise<Map<number, Value>> {
+  const last = Math.max(...acked.map((o) => (o.ok ? o.slot : 0)));
+  await eventually(async () => (await learnerLog(c, id)).size > last, timeoutMs,
+    `${id} to deliver slot ${last}`);
+  return learnerLog(c, id);
+}
+
+/** `n` distinct payloads `<prefix>-0`, `<prefix>-1`, ... */
+export const values = (prefix: string, n: number): string[] =>
+  Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
 /**
  * What the named services last printed, and whether they still run: for the message of a
  * failed wait, so that a failure in CI explains itself.
