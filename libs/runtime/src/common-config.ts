@@ -20,7 +20,7 @@ export const commonConfig = {
     parse: parsers.text, example: 'acceptor',
   } satisfies VarSpec<string>,
   natsPassword: {
-    name: 'NATS_PASSWORD', help: 'NATS password', default: '', parse: parsers.text,
+    name: 'NATS_PASSWORD', help: 'NATS password', default: '', parse: parsers.text, secret: true,
     example: 's3cret',
   } satisfies VarSpec<string>,
   healthPort: {

@@ -15,6 +15,17 @@ export interface VarSpec<T> {
   readonly parse: (raw: string) => T;
   /** Shown in the fix hint, e.g. `a1,a2,a3`. */
   readonly example: string;
+  /** A secret (a password): an error names the variable but never shows its value. */
+  readonly secret?: boolean;
+}
+
+/**
+ * Hides the password of every `scheme://user:password@host` in `text`, so that an error about
+ * a malformed `REDIS_URL` or `NATS_URL` (or one read from a Kubernetes Secret via `_FILE`)
+ * does not put the credential in the logs.
+ */
+export function redactCredentials(text: string): string {
+  return text.replace(/(\/\/[^\s/@:]*:)[^\s@]*@/g, '$1***@');
 }
 
 /** Raised when configuration is invalid; `problems` lists every bad variable. */
@@ -74,8 +85,11 @@ export function readConfig<S extends Specs>(specs: S, env: NodeJS.ProcessEnv): V
       out[key] = spec.parse(raw);
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
-      problems.push(`${spec.name}=${JSON.stringify(raw)} is invalid: ${why}. ` +
-        `Expected ${spec.help}, e.g. ${spec.name}=${spec.example}`);
+      const shown = spec.secret === true
+        ? `(${raw.length} characters, not shown)` : JSON.stringify(raw);
+      problems.push(redactCredentials(`${spec.name}=${shown} is invalid: ` +
+        `${spec.secret === true ? 'see the expected form' : why}. ` +
+        `Expected ${spec.help}, e.g. ${spec.name}=${spec.example}`));
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);

@@ -46,6 +46,39 @@ describe('readConfig', () => {
     expect((err as ConfigError).code).toBe('SYNOD_CONFIG');
   });
 
+  test('a malformed URL or a bad secret is named without showing the credential', () => {
+    const secretSpecs = {
+      ...specs,
+      redis: {
+        name: 'REDIS_URL', help: 'Redis URL', parse: parsers.url(['redis']),
+        example: 'redis://redis:6379',
+      },
+      pass: {
+        name: 'NATS_PASSWORD', help: 'NATS password', default: '', secret: true,
+        parse: (raw: string): string => {
+          if (raw.length > 8) throw new Error(`too long: ${raw}`);
+          return raw;
+        },
+        example: 's3cret',
+      },
+    };
+    let problems = '';
+    try {
+      readConfig(secretSpecs, {
+        SYNOD_NODE_ID: 'a1', SYNOD_ACCEPTORS: 'a1',
+        REDIS_URL: 'http://acceptor-a1:TopSecretPw@redis:6379',
+        NATS_URL: 'nats://u:AlsoSecret@nats:4222,nats://[bad',
+        NATS_PASSWORD: 'VeryLongSecretPw',
+      });
+    } catch (e) {
+      problems = (e as ConfigError).message;
+    }
+    expect(problems).toMatch(/REDIS_URL="http:\/\/acceptor-a1:\*\*\*@redis:6379" is invalid/);
+    expect(problems).toMatch(/NATS_URL=/);
+    expect(problems).toMatch(/NATS_PASSWORD=\(16 characters, not shown\) is invalid/);
+    expect(problems).not.toMatch(/TopSecretPw|AlsoSecret|VeryLongSecretPw/);
+  });
+
   test('ids must be subject tokens', () => {
     expect(() => readConfig(specs, { SYNOD_NODE_ID: 'a.1', SYNOD_ACCEPTORS: 'a1' }))
       .toThrow(/SYNOD_NODE_ID="a.1" is invalid/);

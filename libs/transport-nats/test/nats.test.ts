@@ -279,6 +279,17 @@ describe('connection', () => {
     expect((bad as NatsConnectError).code).toBe('BAD_URL');
   });
 
+  it('a password in the URL never reaches the error', async () => {
+    const port = await freePort();
+    const err = await connectNats({
+      servers: `nats://svc:Hunter2Pw@127.0.0.1:${port}`, logger: log,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NatsConnectError);
+    const e = err as NatsConnectError;
+    expect(e.message).toContain(`nats://svc:***@127.0.0.1:${port}`);
+    expect(`${e.message} ${JSON.stringify(e.servers)}`).not.toContain('Hunter2Pw');
+  });
+
   it('credentials: the right token connects, a wrong one is AUTHORIZATION', async () => {
     const secured = await startNats({ config: 'authorization { token: "s3cret" }\n' });
     try {
