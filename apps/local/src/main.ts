@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type OtlpReceiver, startOtlpReceiver } from '@synod/telemetry';
@@ -102,6 +102,48 @@ async function startTraceReceiver(base: string, off: boolean):
   };
 }
 
+/**
+ * Takes `<base>/npm-start.lock` (holding this process's pid) or throws: two `npm start` on one
+ * data directory would run two Redis servers on each acceptor's files, and the second one's
+ * promises and votes would mix with the first's (a vote below a promise in one file). A lock
+ * left by a process that no longer runs is taken over. Returns the release.
+ */
+function lockDataDir(base: string): () => void {
+  mkdirSync(base, { recursive: true });
+  const file = join(base, 'npm-start.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      return () => {
+        try {
+          if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (Number.isSafeInteger(pid) && pid > 0 && alive(pid)) {
+      throw new Error(`another npm start (pid ${pid}) is running on ${base}: two clusters ` +
+        'must not share Redis data. Stop it first (Ctrl-C in its terminal, or kill ' +
+        `${pid}), or give this one its own directory: npm start -- --data-dir <dir>`);
+    }
+    rmSync(file, { force: true });
+  }
+  throw new Error(`cannot take ${file}: remove it if no npm start is running`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -122,6 +164,8 @@ async function main(): Promise<void> {
   };
   const root = resolve(__dirname, '../../..');
   const base = resolve(values['data-dir'] ?? join(root, '.synod'));
+  const releaseLock = lockDataDir(base);
+  process.on('exit', releaseLock);
   if (values.fresh === true) {
     rmSync(join(base, 'data'), { recursive: true, force: true });
     rmSync(join(base, 'traces'), { recursive: true, force: true });
@@ -211,6 +255,13 @@ Ctrl-C stops everything.
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // The terminal closed: stop everything as for Ctrl-C (nats-server and redis-server would
+  // otherwise outlive the runner, holding the data directory). Its output has nowhere to go.
+  process.on('SIGHUP', () => {
+    process.stdout.on('error', () => undefined);
+    process.stderr.on('error', () => undefined);
+    stop('SIGHUP');
+  });
 }
 
 main().catch((e: unknown) => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_LIMITS } from '@synod/codec';
 import { ProposerCore, Sfc32 } from '@synod/protocol';
 import {
   acceptorsConfig,
@@ -27,8 +28,10 @@ const config = {
     default: 10, parse: parsers.int(1, 100_000), example: '10',
   },
   maxBatch: {
+    // At most the wire's limit of commands in one value (maxCommandsPerValue): a larger
+    // batch could never be sent.
     name: 'SYNOD_MAX_BATCH', help: 'most client commands in one slot', default: 256,
-    parse: parsers.int(1, 10_000), example: '256',
+    parse: parsers.int(1, DEFAULT_LIMITS.maxCommandsPerValue), example: '256',
   },
   maxInflight: {
     // 8, measured (docs/performance.md): with more slots in flight each carries fewer
@@ -113,6 +116,22 @@ void runService({
   healthPort: (c) => c.healthPort,
   logLevel: (c) => c.logLevel,
   logMixin: traceLogFields,
+  check: (c) => {
+    const problems: string[] = [];
+    if (c.heartbeatTicks >= c.electionTicks) {
+      problems.push(`SYNOD_HEARTBEAT_TICKS=${c.heartbeatTicks} is not below ` +
+        `SYNOD_ELECTION_TICKS=${c.electionTicks}: followers would time out between two ` +
+        'heartbeats of a live leader and proposers would keep deposing each other. Make the ' +
+        'heartbeat a fraction of the election timeout, e.g. SYNOD_HEARTBEAT_TICKS=5 ' +
+        'SYNOD_ELECTION_TICKS=25');
+    }
+    if (c.thriftyTimeoutTicks >= c.electionTicks) {
+      problems.push(`SYNOD_THRIFTY_TIMEOUT_TICKS=${c.thriftyTimeoutTicks} is not below ` +
+        `SYNOD_ELECTION_TICKS=${c.electionTicks}: a slow acceptor would hold decisions up ` +
+        'longer than an election takes. E.g. SYNOD_THRIFTY_TIMEOUT_TICKS=2');
+    }
+    return problems;
+  },
   async start(c, log) {
     const telemetry = await startTelemetry({
       serviceName: 'synod-proposer', role: 'proposer', nodeId: c.nodeId, cluster: c.cluster,

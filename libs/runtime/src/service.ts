@@ -26,6 +26,12 @@ export interface ServiceDefinition<S extends Specs> {
   /** Extra fields for every log line (telemetry adds the trace and span ids of the moment). */
   readonly logMixin?: () => Record<string, unknown>;
   readonly start: (c: Values<S>, log: Logger) => Promise<RunningService>;
+  /**
+   * Checks between variables that each parsed on its own (e.g. a heartbeat shorter than the
+   * election timeout): every problem names the variables and the fix, reported like a parse
+   * error (exit 78).
+   */
+  readonly check?: (c: Values<S>) => readonly string[];
 }
 
 /** Exit code for bad configuration (sysexits EX_CONFIG). */
@@ -34,7 +40,8 @@ export const EXIT_CONFIG = 78;
 /**
  * The common life of a Synod service process: `--help`, configuration from the environment
  * (every problem named at once, exit 78), structured logs, the health server, and a graceful
- * shutdown on SIGTERM/SIGINT (exit 0; a second signal or a 10 s stall forces exit 1).
+ * shutdown on SIGTERM/SIGINT (exit 0; a second signal or a 10 s stall forces exit 1, except
+ * a SIGTERM after a SIGINT: a supervisor repeating the terminal's Ctrl-C).
  */
 export async function runService<S extends Specs>(def: ServiceDefinition<S>): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -46,6 +53,8 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
   let config: Values<S>;
   try {
     config = readConfig(def.config, process.env);
+    const problems = def.check?.(config) ?? [];
+    if (problems.length > 0) throw new ConfigError(problems);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`${def.name}: ${e.message}\nRun with --help to list every variable.\n`);
@@ -69,13 +78,19 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
     return;
   }
   log.info({ healthPort: health.port }, `${def.name} started`);
-  let stopping = false;
+  let stopping: string | null = null;
   const shutdown = (signal: string): void => {
-    if (stopping) {
+    if ((stopping === 'SIGINT' || stopping === 'SIGHUP') && signal === 'SIGTERM') {
+      // Ctrl-C reaches every process of the terminal's group, and then the supervisor that
+      // started this one (npm start) asks again with SIGTERM: the same request, not a second.
+      log.info({ signal }, 'already shutting down');
+      return;
+    }
+    if (stopping !== null) {
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    stopping = signal;
     log.info({ signal }, 'shutting down');
     setTimeout(() => {
       log.error({}, 'shutdown took over 10 s: exiting');
@@ -94,4 +109,10 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // A closed terminal (npm start in a shell that went away): stop as for SIGTERM.
+  process.on('SIGHUP', () => {
+    process.stdout.on('error', () => undefined);
+    process.stderr.on('error', () => undefined);
+    shutdown('SIGHUP');
+  });
 }
