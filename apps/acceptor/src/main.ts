@@ -86,10 +86,14 @@ void runService({
     const transport = await connectService('acceptor', c, log);
     let voting: Voting | null = null;
     let markerCheck: NodeJS.Timeout | null = null;
+    let retry: NodeJS.Timeout | null = null;
+    let stopped = false;
+    /** Why the last marker check could not reach Redis, while it cannot. */
+    let redisDown: string | null = null;
     let refusal: string | null = 'refused' in loaded
       ? `${loaded.refused.code}: ${loaded.refused.message}` : null;
-    if ('state' in loaded) {
-      const core = new AcceptorCore({ id: c.nodeId }, loaded.state);
+    const begin = (state: AcceptorDurableState): void => {
+      const core = new AcceptorCore({ id: c.nodeId }, state);
       const driver = new CoreDriver({
         cluster: c.cluster, role: 'acceptor', id: c.nodeId, core, transport, tickMs: 1000,
         logger: log,
@@ -108,10 +112,15 @@ void runService({
       if (c.markerCheckMs > 0) {
         let lastWarned = 0;
         markerCheck = setInterval(() => {
-          store.verifyMarker().catch((e: unknown) => {
+          store.verifyMarker().then(() => {
+            if (redisDown !== null) log.info({}, 'marker check: Redis answers again');
+            redisDown = null;
+          }, (e: unknown) => {
             if (!(e instanceof StoreError) || e.code !== StoreErrorCode.Amnesia) {
               // Redis unreachable (or refusing): not a verdict on its state. A write would
-              // fail the same way and stop the acceptor; an idle one says so once a minute.
+              // fail the same way and stop the acceptor; meanwhile it is not ready, and an
+              // idle one says so once a minute.
+              redisDown = e instanceof Error ? e.message : String(e);
               if (Date.now() - lastWarned >= 60_000) {
                 lastWarned = Date.now();
                 log.warn({ err: e }, 'marker check failed: Redis unreachable?');
@@ -129,10 +138,35 @@ void runService({
       }
       log.info({ promised: core.promised, accepted: core.acceptedEntries().length },
         'acceptor voting');
-    }
+    };
+    // Not voting at start (Redis unreachable, not durable yet, or a lost state awaiting
+    // re-admission): load again with a growing pause (1 s up to 30 s) until it works, so that
+    // a Redis that comes up later, is reconfigured, or an acceptor re-admitted by the operator
+    // starts voting without a restart. Each attempt is the full load with all its checks.
+    const retryLoad = (attempt: number): void => {
+      retry = setTimeout(() => {
+        retry = null;
+        void store.load().then((state) => {
+          if (stopped) return;
+          refusal = null;
+          log.info({}, 'durable state loaded on a later attempt');
+          begin(state);
+        }, (e: unknown) => {
+          if (stopped) return;
+          const now = e instanceof StoreError ? `${e.code}: ${e.message}`
+            : `UNAVAILABLE: ${e instanceof Error ? e.message : String(e)}`;
+          if (now !== refusal) log.error({ err: e }, `NOT VOTING: ${now}`);
+          refusal = now;
+          retryLoad(attempt + 1);
+        });
+      }, Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5)));
+    };
+    if ('state' in loaded) begin(loaded.state);
+    else retryLoad(0);
     const status = (): { role: 'acceptor'; id: string; [k: string]: unknown } => ({
-      role: 'acceptor', id: c.nodeId, voting: voting !== null && refusal === null,
-      refusal, promised: voting?.core.promised ?? null,
+      role: 'acceptor', id: c.nodeId,
+      voting: voting !== null && refusal === null && redisDown === null,
+      refusal, redisUnreachable: redisDown, promised: voting?.core.promised ?? null,
       acceptedSlots: voting?.core.acceptedEntries().length ?? 0,
       floor: voting?.core.floor ?? 0,
       nats: transport.status(),
@@ -148,12 +182,15 @@ void runService({
         live: () => true,
         ready: () => {
           if (refusal !== null) return { ok: false, reason: refusal };
+          if (redisDown !== null) return { ok: false, reason: `Redis unreachable: ${redisDown}` };
           if (!transport.status().connected) return { ok: false, reason: 'not connected to NATS' };
           return { ok: true };
         },
         status,
       },
       async stop() {
+        stopped = true;
+        if (retry !== null) clearTimeout(retry);
         if (markerCheck !== null) clearInterval(markerCheck);
         statusSub.unsubscribe();
         await voting?.driver.stop();

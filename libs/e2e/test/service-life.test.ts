@@ -1,12 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type NatsServer, spawnService, startNats } from '@synod/testing';
+import { freePort, type NatsServer, spawnService, startNats, startRedis } from '@synod/testing';
 import { buildServices } from './harness.js';
 
 /**
  * The life of one service process: configuration checks that span variables (exit 78, the
  * variables named), and the stop signals a terminal and a supervisor send.
  */
-const proposerMain = join(resolve(__dirname, '../../..'), 'dist/apps/proposer/main.js');
+const dist = join(resolve(__dirname, '../../..'), 'dist/apps');
+const proposerMain = join(dist, 'proposer/main.js');
+const acceptorMain = join(dist, 'acceptor/main.js');
 
 let nats: NatsServer;
 
@@ -54,4 +58,53 @@ describe('stop signals', () => {
     expect(p.output()).toMatch(/already shutting down/);
     expect(p.output()).not.toMatch(/second signal/);
   }, 20_000);
+});
+
+/** Polls `url` until its status is `status` (and its body matches `body`); the last body. */
+async function until(url: string, status: number, body: RegExp = /./): Promise<string> {
+  const deadline = Date.now() + 20_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    const r = await fetch(url).catch(() => null);
+    if (r !== null) {
+      last = `${r.status} ${await r.text()}`;
+      if (r.status === status && body.test(last)) return last;
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`${url} never answered ${status} ${body}; last: ${last}`);
+}
+
+describe('an acceptor whose Redis is not there', () => {
+  test('at start: it waits, not ready, and votes once Redis answers (no restart)', async () => {
+    const port = await freePort();
+    const redisDir = mkdtempSync(join(tmpdir(), 'synod-life-redis-'));
+    const a = await spawnService(process.execPath, [acceptorMain], {
+      SYNOD_NODE_ID: 'a1', NATS_URL: nats.url, SYNOD_HEALTH_PORT: '0',
+      SYNOD_CLUSTER: `life${process.pid}`, OTEL_SDK_DISABLED: 'true',
+      REDIS_URL: `redis://127.0.0.1:${port}`, SYNOD_ACCEPTOR_INIT: 'true',
+      SYNOD_MARKER_CHECK_MS: '200',
+    });
+    let redis: Awaited<ReturnType<typeof startRedis>> | null = null;
+    try {
+      await a.waitForLine(/NOT VOTING: UNAVAILABLE/);
+      const started = await a.waitForLine(/synod-acceptor started/);
+      const ready = `http://127.0.0.1:${(JSON.parse(started) as { healthPort: number }).healthPort}/readyz`;
+      await until(ready, 503, /UNAVAILABLE/);
+      redis = await startRedis({ port, dir: redisDir });
+      await a.waitForLine(/durable state loaded on a later attempt/, 40_000);
+      await until(ready, 200);
+      // Redis gone while voting: not ready (a write would fail and restart it), and ready again
+      // when it answers.
+      await redis.stop();
+      await until(ready, 503, /Redis unreachable/);
+      redis = await startRedis({ port, dir: redisDir });
+      await until(ready, 200);
+      expect(a.running()).toBe(true);
+    } finally {
+      await a.stop();
+      await redis?.stop();
+      rmSync(redisDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
