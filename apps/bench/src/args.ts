@@ -55,7 +55,8 @@ Options:
   --count N            proposals in --latency mode (default 1000)
   --gap-ms MS          pause between proposals in --latency mode (default 0: each
                        proposal starts when the previous one was chosen)
-  --smoke              short sanity run for the test suite: exit 1 unless it produced sane
+  --smoke              short sanity run for the test suite (default 4 clients, 1 s warm-up,
+                       3 s measured): exit 1 unless it produced sane
                        output (no timing assertions)
   --json               print the results as JSON on stdout (tables go to stderr)
   --proposers N        proposers in the Synod cluster (default 2)
@@ -108,7 +109,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     },
   });
   const latency = values.latency === true;
-  const concurrency = latency ? [1] : (values.concurrency ?? '1,8,64').split(',').map((s) =>
+  // A smoke run is short unless told otherwise: 4 clients, 1 s of warm-up, 3 s measured.
+  const smoke = values.smoke === true;
+  const concurrency = latency ? [1] : (values.concurrency ?? (smoke ? '4' : '1,8,64')).split(',').map((s) =>
     int('concurrency', s.trim(), 1, 1, 10_000));
   const vs = (values.vs ?? []).map((v): 'etcd' => {
     if (v !== 'etcd') throw new Error(`--vs knows only etcd, got ${JSON.stringify(v)}`);
@@ -138,8 +141,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   }
   return {
     concurrency,
-    durationS: int('duration', values.duration, 10, 0.5, 86_400),
-    warmupS: int('warmup', values.warmup, 3, 0, 3600),
+    durationS: int('duration', values.duration, smoke ? 3 : 10, 0.5, 86_400),
+    warmupS: int('warmup', values.warmup, smoke ? 1 : 3, 0, 3600),
     valueSize: int('value-size', values['value-size'], 128, 1, 60_000),
     vs, substrate: values.substrate === true, latency,
     count: int('count', values.count, 1000, 1, 1_000_000),

@@ -40,6 +40,13 @@ describe('parseBenchArgs', () => {
     expect(parseBenchArgs(['--no-fsync']).noFsync).toBe(true);
   });
 
+  it('--smoke is short by default, and explicit options still win', () => {
+    expect(parseBenchArgs(['--smoke'])).toMatchObject({
+      smoke: true, concurrency: [4], durationS: 3, warmupS: 1 });
+    expect(parseBenchArgs(['--smoke', '--duration', '5', '--concurrency', '2']))
+      .toMatchObject({ concurrency: [2], durationS: 5, warmupS: 1 });
+  });
+
   it('reads lists, repeated options and K=V pairs', () => {
     const o = parseBenchArgs(['--concurrency', '2,16', '--vs', 'etcd', '--substrate',
       '--env', 'SYNOD_MAX_BATCH=64', '--profile', 'acceptor', '--profile', 'loadgen']);

@@ -13,12 +13,32 @@ import { generatedFiles } from '@synod/deploy';
 /** The repository root: the bundle lives in dist/apps/gen-auth/. */
 const root = resolve(__dirname, '../../..');
 
+const HELP = `npm run gen-auth: writes the NATS authorization files and Redis ACL templates
+
+Writes, from the subject table (@synod/deploy) and each deployment's env file (its cluster
+name, acceptors, and the pools of proposer and learner ids SYNOD_PROPOSER_POOL and
+SYNOD_LEARNER_POOL), the NATS authorization of every deployment (docker-compose and the
+Kubernetes overlays: one NATS user per id, allowed only its own subjects) and the Redis ACL
+templates. Run it after changing a pool or the acceptors; commit what it writes.
+
+Usage: npm run gen-auth [-- --check]
+
+Options:
+  --check     write nothing; exit 1 when a file is missing or differs from what the
+              table and env files make today (the test suite runs this)
+  -h, --help  this help
+`;
+
 function main(argv: readonly string[]): number {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
   const check = argv.includes('--check');
   const unknown = argv.filter((a) => a !== '--check');
   if (unknown.length > 0) {
     process.stderr.write(`gen-auth: unknown argument ${unknown.join(' ')}\n` +
-      'usage: npm run gen-auth [-- --check]\n');
+      'usage: npm run gen-auth [-- --check]   (--help for more)\n');
     return 2;
   }
   const files = generatedFiles((p) => readFileSync(join(root, p), 'utf8'));
