@@ -111,7 +111,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const latency = values.latency === true;
   // A smoke run is short unless told otherwise: 4 clients, 1 s of warm-up, 3 s measured.
   const smoke = values.smoke === true;
-  const concurrency = latency ? [1] : (values.concurrency ?? (smoke ? '4' : '1,8,64')).split(',').map((s) =>
+  const levels = values.concurrency ?? (smoke ? '4' : '1,8,64');
+  const concurrency = latency ? [1] : levels.split(',').map((s) =>
     int('concurrency', s.trim(), 1, 1, 10_000));
   const vs = (values.vs ?? []).map((v): 'etcd' => {
     if (v !== 'etcd') throw new Error(`--vs knows only etcd, got ${JSON.stringify(v)}`);
