@@ -96,6 +96,8 @@ void runService({
       const core = new AcceptorCore({ id: c.nodeId }, state);
       const driver = new CoreDriver({
         cluster: c.cluster, role: 'acceptor', id: c.nodeId, core, transport, tickMs: 1000,
+        // Its core has no timers (hence the 1 s tick); catch-ups are limited by the cluster's.
+        catchupIntervalMs: 2 * c.tickMs,
         logger: log,
         hooks: telemetry.driverHooks({ role: 'acceptor', nodeId: c.nodeId, cluster: c.cluster }),
         persist: (p) => store.persist(p),

@@ -115,6 +115,14 @@ export interface DriverOptions<P> {
    * Addressed votes (answers to catch-ups) are always heard.
    */
   readonly votes?: boolean;
+  /**
+   * Least time between two `catchup`s of one sender that this node answers (default two
+   * ticks; 0: no limit). One catch-up draws up to 256 answers from every node, so a sender
+   * asking faster than a lagging node does (a learner every 6 ticks or more, a proposer every
+   * retry period) is a flood; the extra ones are dropped and counted (`rate-limited:catchup`).
+   * A dropped catch-up is asked again.
+   */
+  readonly catchupIntervalMs?: number;
 }
 
 /** A subscription that can be dropped and taken again. */
@@ -150,6 +158,9 @@ interface PendingBatch {
 export class CoreDriver<P> {
   /** Deliveries refused, by reason. */
   readonly rejected = new Map<string, number>();
+  /** When each sender's last answered catch-up arrived (`performance.now()`). */
+  private readonly lastCatchup = new Map<string, number>();
+  private lastRateLog = -Infinity;
   private readonly o: DriverOptions<P>;
   private readonly subs: Subscription[] = [];
   private readonly replies = new Map<string, PendingReply>();
@@ -289,6 +300,7 @@ export class CoreDriver<P> {
       return;
     }
     const m = r.msg;
+    if (m.type === 'catchup' && !this.admitCatchup(m.from)) return;
     if (m.type === 'request' && m.to === undefined) {
       if (t.reply !== undefined) this.rememberReply(m.from, commandKey(m.cmd), t);
     }
@@ -355,6 +367,34 @@ export class CoreDriver<P> {
     if (core.stepMany !== undefined) core.stepMany(ms);
     else for (const m of ms) core.step(m);
     this.pump();
+  }
+
+  /** Whether a catch-up from `from` is answered now (see `catchupIntervalMs`). */
+  private admitCatchup(from: string): boolean {
+    const interval = this.o.catchupIntervalMs ?? 2 * this.o.tickMs;
+    if (interval <= 0) return true;
+    const now = performance.now();
+    const last = this.lastCatchup.get(from);
+    if (last !== undefined && now - last < interval) {
+      const reason = 'rate-limited:catchup';
+      this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
+      this.o.hooks?.onRejected?.(reason, from, 'catch-up sooner than catchupIntervalMs');
+      if (now - this.lastRateLog >= 10_000) {
+        this.lastRateLog = now;
+        this.o.logger.warn({ reason, from, intervalMs: interval },
+          'catch-ups arriving too fast: extra ones dropped (counted in rejectedBy)');
+      }
+      return false;
+    }
+    if (this.lastCatchup.size >= 10_000) {
+      // Bounded by senders seen within one interval: older entries no longer limit anyone.
+      for (const [k, t] of this.lastCatchup) if (now - t >= interval) this.lastCatchup.delete(k);
+      // Ten thousand senders within one interval (spoofed ids, no NATS auth): forget them all
+      // rather than sweep on every new one.
+      if (this.lastCatchup.size >= 10_000) this.lastCatchup.clear();
+    }
+    this.lastCatchup.set(from, now);
+    return true;
   }
 
   /** Feeds the wall clock to a core that takes one; the core itself never reads a clock. */

@@ -180,6 +180,40 @@ describe('CoreDriver', () => {
     await driver.stop();
   });
 
+  test('catch-ups from one sender faster than catchupIntervalMs are dropped and counted',
+    async () => {
+      const bus = new LoopBus();
+      const core = new AcceptorCore({ id: 'a1' });
+      const driver = new CoreDriver({
+        cluster: 'c', role: 'acceptor', id: 'a1', core, transport: bus, tickMs: 1000,
+        logger: silentLogger, persist: () => Promise.resolve(), onFatal: () => undefined,
+        catchupIntervalMs: 200,
+      });
+      driver.start();
+      const accept: Message = { type: 'accept', from: 'p1', ballot, slot: 0,
+        value: { kind: 'cmds', cmds: [{ clientId: 'c1', seq: 1, payload: 'x' }] } };
+      bus.deliver('synod.c.accept.p1', encode(accept));
+      await tick();
+      await tick();
+      bus.published.length = 0;
+      const catchup = (from: string): void => bus.deliver(`synod.c.catchup.${from}`,
+        encode({ type: 'catchup', from, fromSlot: 0, toSlot: 10 }));
+      for (let i = 0; i < 50; i++) catchup('l9');
+      catchup('l8');
+      await tick();
+      await tick();
+      // One answer (the vote of slot 0) to each sender, not fifty to the flooding one.
+      expect(bus.published.map((p) => p.subject).sort())
+        .toEqual(['synod.c.accepted.a1.l8', 'synod.c.accepted.a1.l9']);
+      expect(driver.rejected.get('rate-limited:catchup')).toBe(49);
+      await new Promise((r) => setTimeout(r, 250));
+      catchup('l9');
+      await tick();
+      await tick();
+      expect(bus.published).toHaveLength(3);
+      await driver.stop();
+    });
+
   test('a failed persist sends nothing, calls onFatal and stops the node', async () => {
     const bus = new LoopBus();
     const fatal: unknown[] = [];
