@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from '
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type OtlpReceiver, startOtlpReceiver } from '@synod/telemetry';
-import { LocalCluster, natsAnswers, redisAnswers } from '@synod/testing';
+import { LocalCluster, natsAnswers, probeTcp, redisAnswers } from '@synod/testing';
 
 const HELP = `npm start: run a whole Synod cluster on this machine
 
@@ -70,6 +70,31 @@ function describe(cluster: LocalCluster, redisUrl: string | undefined): {
       redis: n.redis?.url ?? (n.role === 'proposer' ? null : redisUrl ?? null),
     })),
   };
+}
+
+/**
+ * Refuses a `REDIS_URL` whose Redis does not fsync every write: the acceptors and the learner
+ * would refuse it (NOT_DURABLE) and be restarted forever while this waited for them. Skipped
+ * when the Redis wants a password (the services then tell) or with SYNOD_DEV_ALLOW_NONDURABLE.
+ */
+async function checkDurable(url: string): Promise<void> {
+  if (/^(1|true|yes|on)$/i.test(process.env['SYNOD_DEV_ALLOW_NONDURABLE'] ?? '')) return;
+  const u = new URL(url);
+  const reply = await probeTcp(u.hostname, Number(u.port || 6379),
+    { send: 'CONFIG GET append*\r\n', timeoutMs: 1000 });
+  if (reply === undefined || !reply.startsWith('*')) return;
+  const value = (name: string): string | undefined =>
+    new RegExp(`\\$\\d+\\r\\n${name}\\r\\n\\$\\d+\\r\\n([^\\r]*)\\r\\n`).exec(reply)?.[1];
+  const appendonly = value('appendonly');
+  const appendfsync = value('appendfsync');
+  if (appendonly === 'yes' && appendfsync === 'always') return;
+  const where = `${u.hostname}:${u.port || 6379}`;
+  throw new Error(`the Redis of REDIS_URL (${where}) runs with appendonly ${appendonly ?? '?'}, ` +
+    `appendfsync ${appendfsync ?? '?'}: Synod's votes must be on disk before they are sent. ` +
+    `Fix: redis-cli -h ${u.hostname} -p ${u.port || 6379} CONFIG SET appendonly yes, then ` +
+    'CONFIG SET appendfsync always (and put both in its redis.conf); or unset REDIS_URL to ' +
+    'let npm start run its own Redis servers; or, for a throwaway test only, ' +
+    'SYNOD_DEV_ALLOW_NONDURABLE=1')
 }
 
 async function usable(url: string | undefined, probe: (h: string, p: number) => Promise<boolean>):
@@ -174,6 +199,7 @@ async function main(): Promise<void> {
   mkdirSync(logDir, { recursive: true });
   const natsUrl = await usable(process.env['NATS_URL'], natsAnswers);
   const redisUrl = await usable(process.env['REDIS_URL'], redisAnswers);
+  if (redisUrl !== undefined) await checkDurable(redisUrl);
   if (redisUrl !== undefined) {
     process.stderr.write('WARNING: REDIS_URL is shared by every acceptor: fine for development,\n' +
       'but one Redis failure then erases a quorum. Production gives each acceptor its own.\n');

@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type NatsServer, probeTcp, spawnService, startNats } from '@synod/testing';
+import {
+  type NatsServer, probeTcp, spawnService, startNats, startRedis,
+} from '@synod/testing';
 
 /**
  * What `npm start` runs (apps/local), as a user meets it: one cluster per data directory, and
@@ -63,3 +65,19 @@ test('a second npm start on one data directory is refused; SIGHUP stops all', as
     if (first.running()) await first.stop();
   }
 }, 120_000);
+
+test('a REDIS_URL that does not fsync every write is refused at once, with the fix', async () => {
+  const redis = await startRedis({ appendfsync: 'everysec' });
+  const other = mkdtempSync(join(tmpdir(), 'synod-local-'));
+  try {
+    const r = await spawnService(process.execPath,
+      [main, '--data-dir', other, '--no-traces', '--quiet'],
+      { NATS_URL: nats.url, REDIS_URL: redis.url, OTEL_SDK_DISABLED: 'true' });
+    expect((await r.exited).code).toBe(1);
+    expect(r.output()).toContain('runs with appendonly yes, appendfsync everysec');
+    expect(r.output()).toContain('CONFIG SET appendfsync always');
+  } finally {
+    await redis.stop();
+    rmSync(other, { recursive: true, force: true });
+  }
+}, 60_000);
