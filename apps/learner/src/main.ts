@@ -230,6 +230,7 @@ void runService({
       role: 'learner', id: c.nodeId, acceptors: c.acceptors, nextSlot: delivered,
       highestKnown: core.highestSlotKnown,
       nats: transport.status(), ...driver.stats, election: index.electionStatus(),
+      dedupe: index.dedupeStatus(),
       rejectedBy: { ...Object.fromEntries(driver.rejected), ...Object.fromEntries(rejected) },
     });
     const statusSub = serveStatus(transport, c.cluster, status);
