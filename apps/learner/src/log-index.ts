@@ -8,7 +8,10 @@ const STATUS_LEASES = 20;
 /**
  * Which commands of the delivered log take effect. Paxos can choose one command in two slots
  * (a retry racing a leader change); the first copy takes effect and later ones are marked
- * `dups` in read and watch answers. Only slots that hold duplicates are remembered.
+ * `dups` in read and watch answers. Only slots that hold duplicates are remembered. The
+ * deduplicator's memory is bounded (the 100,000 most recently seen clients; docs/decisions/
+ * 011-bounded-learner-dedupe.md), and what it forgets depends on the log alone, so every learner
+ * and every rebuild after a restart marks the same `dups`.
  *
  * It also applies the delivered log to the election state machine (docs/election.md), as every
  * application of the log does, so that the learner's status shows who holds each group and
@@ -36,6 +39,11 @@ export class LogIndex {
   entry(d: Decision): LogEntry {
     const dups = this.dups.get(d.slot);
     return dups === undefined ? { slot: d.slot, value: d.value } : { ...d, dups };
+  }
+
+  /** What the deduplicator holds, for the status document. */
+  dedupeStatus(): { clients: number; seqs: number; forgotten: number } {
+    return this.dedupe.stats;
   }
 
   /** The election state for the status document. */

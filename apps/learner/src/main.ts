@@ -1,7 +1,6 @@
 import {
   decodeReadRequest,
   DecodeError,
-  encodeApi,
   ERROR_HEADER,
   logSubject,
   readSubject,
@@ -22,6 +21,7 @@ import { RedisLearnerStore } from '@synod/store-redis';
 import { startTelemetry, traceLogFields } from '@synod/telemetry';
 import { connectService } from '@synod/transport-nats';
 import { LogIndex } from './log-index.js';
+import { encodeLogEvents, encodeReadReply } from './paging.js';
 
 const config = {
   ...commonConfig,
@@ -94,18 +94,45 @@ function catchupServer(o: {
   };
 }
 
-/** Answers `read` requests from the stored log; bad requests get a typed error header. */
+/**
+ * Answers `read` requests from the stored log; bad requests get a typed error header. An answer
+ * holds at most `limit` entries and at most {@link MAX_ANSWER_BYTES} bytes: past that it holds
+ * fewer entries (at least one) and the client reads on from the slot after its last one. A
+ * request without a reply subject is refused before any read. Nothing that goes wrong while
+ * answering stops the learner: it is counted (`rejectedBy`) and logged.
+ */
 function serveReads(o: {
   transport: Transport; cluster: string; id: string; store: RedisLearnerStore;
   index: LogIndex; delivered: () => number; log: Logger; rejected: Map<string, number>;
 }): void {
-  const fail = (m: TransportMessage, code: string, message: string): void => {
+  const count = (code: string): void => {
     o.rejected.set(`read:${code}`, (o.rejected.get(`read:${code}`) ?? 0) + 1);
+  };
+  /** Sends `data` to the asker; a failure (too large, connection closed) is counted, not thrown. */
+  const respond = (m: TransportMessage, data: Uint8Array, headers?: Record<string, string>):
+    boolean => {
+    try {
+      o.transport.respond(m, data, headers);
+      return true;
+    } catch (e) {
+      count('RESPOND_FAILED');
+      o.log.warn({ err: e, bytes: data.byteLength }, 'could not answer a read');
+      return false;
+    }
+  };
+  const fail = (m: TransportMessage, code: string, message: string): void => {
+    count(code);
     o.log.warn({ code, detail: message.slice(0, 200) }, 'rejected read');
-    o.transport.respond(m, enc.encode(JSON.stringify({ v: 1, error: { code, message } })),
+    respond(m, enc.encode(JSON.stringify({ v: 1, error: { code, message } })),
       { [ERROR_HEADER]: code });
   };
   o.transport.subscribe(readSubject(o.cluster), (m) => {
+    if (m.reply === undefined) {
+      // Nobody to answer: not worth a read of the store.
+      count('NO_REPLY');
+      o.log.warn({ subject: m.subject }, 'rejected read: no reply subject');
+      return;
+    }
     let req;
     try {
       req = decodeReadRequest(m.data);
@@ -117,11 +144,18 @@ function serveReads(o: {
     const to = Math.min(next - 1, req.fromSlot + req.limit - 1);
     const read = to < req.fromSlot ? Promise.resolve([]) : o.store.read(req.fromSlot, to);
     read.then(
-      (ds) => o.transport.respond(m, encodeApi({
-        learner: o.id, nextSlot: next, entries: ds.map((d) => o.index.entry(d)),
-      })),
+      (ds) => {
+        const reply = encodeReadReply(o.id, next, ds.map((d) => o.index.entry(d)));
+        if (!respond(m, reply.data)) {
+          fail(m, 'TOO_LARGE', `the answer (${reply.data.byteLength} bytes, ` +
+            `${reply.entries} entries from slot ${req.fromSlot}) could not be sent`);
+        }
+      },
       (e: unknown) => fail(m, 'UNAVAILABLE', e instanceof Error ? e.message : String(e)),
-    );
+    ).catch((e: unknown) => {
+      count('FAILED');
+      o.log.error({ err: e }, 'answering a read failed');
+    });
   }, { queue: `synod-${o.cluster}-learners` });
 }
 
@@ -154,11 +188,22 @@ void runService({
     const serveCatchup = catchupServer({
       id: c.nodeId, store, delivered: () => delivered, log, send: (d) => sendChosen(d),
     });
+    const rejected = new Map<string, number>();
     const onCommitted = (ds: readonly Decision[]): void => {
       for (const d of ds) index.add(d);
       delivered = (ds[ds.length - 1]?.slot ?? delivered - 1) + 1;
-      transport.publish(logSubject(c.cluster, c.nodeId),
-        encodeApi({ learner: c.nodeId, entries: ds.map((d) => index.entry(d)) }));
+      // A catching-up learner delivers many slots at once: one event each up to 1 MiB and
+      // 1000 entries, in slot order. A failed publish is not a failed persist (the driver
+      // would stop the learner): watchers read what they missed, so it is counted and logged.
+      for (const data of encodeLogEvents(c.nodeId, ds.map((d) => index.entry(d)))) {
+        try {
+          transport.publish(logSubject(c.cluster, c.nodeId), data);
+        } catch (e) {
+          rejected.set('log:PUBLISH_FAILED', (rejected.get('log:PUBLISH_FAILED') ?? 0) + 1);
+          log.warn({ err: e, bytes: data.byteLength, fromSlot: ds[0]?.slot },
+            'could not publish a log event; watchers will read those entries');
+        }
+      }
     };
     // Decisions restored from Redis that the core delivers at once are published on start.
     const driver = new CoreDriver({
@@ -177,7 +222,6 @@ void runService({
     sendChosen = (d) => driver.sendDirect({
       type: 'chosen', from: c.nodeId, to: d.to, ballot, slot: d.slot, value: d.value,
     });
-    const rejected = new Map<string, number>();
     serveReads({
       transport, cluster: c.cluster, id: c.nodeId, store, index, delivered: () => delivered, log,
       rejected,
@@ -186,6 +230,7 @@ void runService({
       role: 'learner', id: c.nodeId, acceptors: c.acceptors, nextSlot: delivered,
       highestKnown: core.highestSlotKnown,
       nats: transport.status(), ...driver.stats, election: index.electionStatus(),
+      dedupe: index.dedupeStatus(),
       rejectedBy: { ...Object.fromEntries(driver.rejected), ...Object.fromEntries(rejected) },
     });
     const statusSub = serveStatus(transport, c.cluster, status);

@@ -251,7 +251,10 @@ export class SynodClient {
 
   /**
    * Up to `limit` (1..1000) decided entries from `fromSlot`, from one learner, with its
-   * delivery point (`nextSlot`: every slot below it is decided). Errors as {@link read}.
+   * delivery point (`nextSlot`: every slot below it is decided). A learner's answer is at most
+   * 1 MiB, so with large commands it may hold fewer entries than asked (at least one when any
+   * slot from `fromSlot` is delivered): read on from the slot after the last entry while that is
+   * below `nextSlot`. Errors as {@link read}.
    */
   async readRange(fromSlot: number, limit: number, opts: ReadOptions = {}): Promise<ReadReply> {
     this.checkOpen();

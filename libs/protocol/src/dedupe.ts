@@ -7,36 +7,111 @@
  *
  * Memory per client is a floor (every seq at or below it was seen) plus the seqs seen above it,
  * at most `window` of them; clients number their commands 1, 2, 3... so the floor keeps up.
+ *
+ * Memory in total is bounded too (docs/decisions/011-bounded-learner-dedupe.md): at most
+ * `maxClients` clients and `maxSeqs` remembered seqs above the floors. Past either bound the
+ * least recently seen client is forgotten, "seen" meaning its latest command in log order
+ * (every `admit`, duplicate or not, makes its client the most recent). That order is a function
+ * of the commands admitted so far, so every application of one log (every learner, a learner
+ * rebuilding after a restart) forgets the same clients at the same points and marks the same
+ * duplicates. A copy is caught whenever fewer than `maxClients` other clients were seen since
+ * the client's previous command: in particular whenever fewer than `maxClients` commands lie
+ * between the two copies. A later copy of a forgotten client's command takes
+ * effect again.
  */
 export class Deduplicator {
-  private readonly clients = new Map<string, { floor: number; readonly above: Set<number> }>();
+  /** Clients in order of their latest command, least recent first (Map keeps insertion order). */
+  private readonly clients = new Map<string, { floor: number; above: Set<number> | null }>();
+  private seqs = 0;
+  private forgotten = 0;
+  private readonly maxClients: number;
+  private readonly maxSeqs: number;
 
-  /** @param window most out-of-order seqs remembered per client before the floor jumps. */
-  constructor(private readonly window = 4096) {}
+  /**
+   * @param window most out-of-order seqs remembered per client before the floor jumps.
+   * @param bounds `maxClients` (default {@link DEDUPE_MAX_CLIENTS}) and `maxSeqs` (default
+   *   {@link DEDUPE_MAX_SEQS}, at least `window + 1`).
+   */
+  constructor(
+    private readonly window = 4096,
+    bounds: { readonly maxClients?: number; readonly maxSeqs?: number } = {},
+  ) {
+    this.maxClients = bounds.maxClients ?? DEDUPE_MAX_CLIENTS;
+    this.maxSeqs = Math.max(bounds.maxSeqs ?? DEDUPE_MAX_SEQS, window + 1);
+    if (!Number.isSafeInteger(this.maxClients) || this.maxClients < 1) {
+      throw new RangeError(`maxClients must be a positive integer, got ${this.maxClients}`);
+    }
+  }
 
   /** True the first time a command is seen (it takes effect), false for a later copy. */
   admit(c: { readonly clientId: string; readonly seq: number }): boolean {
     let s = this.clients.get(c.clientId);
     if (s === undefined) {
-      s = { floor: 0, above: new Set() };
-      this.clients.set(c.clientId, s);
+      s = { floor: 0, above: null };
+    } else {
+      // Most recently seen: to the end of the insertion order.
+      this.clients.delete(c.clientId);
     }
-    if (c.seq <= s.floor || s.above.has(c.seq)) return false;
-    s.above.add(c.seq);
-    while (s.above.delete(s.floor + 1)) s.floor++;
-    if (s.above.size > this.window) {
-      // A client that skipped seqs never sends them later: treat the oldest gap as seen.
-      let min = Infinity;
-      for (const q of s.above) min = Math.min(min, q);
-      s.floor = min;
-      s.above.delete(min);
-      while (s.above.delete(s.floor + 1)) s.floor++;
-    }
-    return true;
+    this.clients.set(c.clientId, s);
+    const fresh = !(c.seq <= s.floor || s.above?.has(c.seq) === true);
+    if (fresh) this.record(s, c.seq);
+    this.evict();
+    return fresh;
   }
 
   /** Number of clients tracked. */
   get size(): number {
     return this.clients.size;
   }
+
+  /** What is held: clients, seqs above their floors, and clients forgotten so far. */
+  get stats(): { clients: number; seqs: number; forgotten: number } {
+    return { clients: this.clients.size, seqs: this.seqs, forgotten: this.forgotten };
+  }
+
+  private record(s: { floor: number; above: Set<number> | null }, seq: number): void {
+    if (seq === s.floor + 1) {
+      s.floor = seq;
+    } else {
+      s.above ??= new Set();
+      s.above.add(seq);
+      this.seqs++;
+    }
+    const above = s.above;
+    if (above === null) return;
+    const before = above.size;
+    while (above.delete(s.floor + 1)) s.floor++;
+    if (above.size > this.window) {
+      // A client that skipped seqs never sends them later: treat the oldest gap as seen.
+      let min = Infinity;
+      for (const q of above) min = Math.min(min, q);
+      s.floor = min;
+      above.delete(min);
+      while (above.delete(s.floor + 1)) s.floor++;
+    }
+    this.seqs -= before - above.size;
+    if (above.size === 0) s.above = null;
+  }
+
+  /** Forgets the least recently seen clients while a bound is exceeded. */
+  private evict(): void {
+    while (this.clients.size > this.maxClients || this.seqs > this.maxSeqs) {
+      const oldest = this.clients.entries().next();
+      if (oldest.done === true) return;
+      const [id, s] = oldest.value;
+      this.clients.delete(id);
+      this.seqs -= s.above?.size ?? 0;
+      this.forgotten++;
+    }
+  }
 }
+
+/**
+ * Default bound on the clients a {@link Deduplicator} remembers: the proposers' own default
+ * bound on the decided commands they keep to answer retries (`SYNOD_RETAIN_DECIDED_COMMANDS`,
+ * 100 000), so a copy within that many commands of the first is always caught. About 15 MB.
+ */
+export const DEDUPE_MAX_CLIENTS = 100_000;
+
+/** Default bound on out-of-order seqs remembered over all clients (a few MB). */
+export const DEDUPE_MAX_SEQS = 262_144;

@@ -1,0 +1,69 @@
+import { DEDUPE_MAX_CLIENTS, Deduplicator } from '../src/index.js';
+
+type Cmd = { clientId: string; seq: number };
+const cmd = (clientId: string, seq: number): Cmd => ({ clientId, seq });
+
+/** The indexes of `log` that a fresh deduplicator with these bounds marks as duplicates. */
+function dups(log: readonly { clientId: string; seq: number }[],
+  bounds?: { maxClients?: number; maxSeqs?: number }, window?: number): number[] {
+  const d = new Deduplicator(window, bounds);
+  return log.flatMap((c, i) => (d.admit(c) ? [] : [i]));
+}
+
+describe('Deduplicator', () => {
+  test('the first copy takes effect, later copies do not, out of order included', () => {
+    const d = new Deduplicator();
+    expect(d.admit(cmd('a', 2))).toBe(true);
+    expect(d.admit(cmd('a', 1))).toBe(true);
+    expect(d.admit(cmd('a', 2))).toBe(false);
+    expect(d.admit(cmd('a', 1))).toBe(false);
+    expect(d.admit(cmd('a', 3))).toBe(true);
+    expect(d.admit(cmd('b', 1))).toBe(true);
+    expect(d.stats).toEqual({ clients: 2, seqs: 0, forgotten: 0 });
+  });
+
+  test('clients are bounded in total: 170,000 one-command clients keep at most maxClients', () => {
+    const d = new Deduplicator();
+    for (let i = 0; i < 170_000; i++) d.admit(cmd(`c-${i}`, 1));
+    expect(d.size).toBe(DEDUPE_MAX_CLIENTS);
+    expect(d.stats.forgotten).toBe(170_000 - DEDUPE_MAX_CLIENTS);
+  });
+
+  test('remembered seqs are bounded in total', () => {
+    const d = new Deduplicator(100, { maxSeqs: 1000 });
+    // Every client skips seq 1, so each keeps its seqs above the floor.
+    for (let c = 0; c < 100; c++) for (let s = 2; s <= 51; s++) d.admit(cmd(`c-${c}`, s));
+    expect(d.stats.seqs).toBeLessThanOrEqual(1000);
+    expect(d.stats.seqs).toBeGreaterThan(900);
+    expect(d.size).toBeLessThanOrEqual(20);
+  });
+
+  test('a copy with fewer than maxClients commands between it and the first is caught', () => {
+    const n = 50;
+    const log = [cmd('x', 1)];
+    for (let i = 0; i < n - 1; i++) log.push(cmd(`other-${i}`, 1));
+    log.push(cmd('x', 1));
+    expect(dups(log, { maxClients: n })).toEqual([n]);
+    // One more client in between and x was forgotten: the copy takes effect again.
+    log.splice(1, 0, cmd('one-more', 1));
+    expect(dups(log, { maxClients: n })).toEqual([]);
+  });
+
+  test('the least recently seen client is forgotten, a duplicate counting as seen', () => {
+    const log = [cmd('a', 1), cmd('b', 1), cmd('a', 1), cmd('c', 1), cmd('a', 1), cmd('b', 1)];
+    // a's duplicate at 2 makes a recent; c then evicts b, whose copy at 5 takes effect again.
+    expect(dups(log, { maxClients: 2 })).toEqual([2, 4]);
+  });
+
+  test('the marks are a function of the log alone: a rebuild computes the same marks', () => {
+    let x = 12345;
+    const rnd = (k: number): number => {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      return x % k;
+    };
+    const log = Array.from({ length: 20_000 }, () => cmd(`c-${rnd(400)}`, 1 + rnd(60)));
+    const first = dups(log, { maxClients: 150, maxSeqs: 2000 }, 50);
+    expect(first.length).toBeGreaterThan(0);
+    expect(dups(log, { maxClients: 150, maxSeqs: 2000 }, 50)).toEqual(first);
+  });
+});
