@@ -13,14 +13,18 @@ readmit
   Brings back an acceptor whose Redis lost its state (it refuses to vote and its /readyz says
   AMNESIA). It reads a majority of the other acceptors' Redis, writes the highest promise and,
   per slot, the highest-ballot vote among them into the acceptor's empty keyspace together with
-  a new marker (one transaction), and exits. Restart the acceptor afterwards: it votes again.
+  a new marker (one transaction), and exits. The acceptor finds its restored state within 30 s
+  (or at once when restarted) and votes again.
   It refuses a keyspace that is not empty. See docs/operations.md#readmit.
 
   --acceptor ID   the acceptor to readmit
   --redis URL     its Redis (default: from .synod/cluster.json of \`npm start\`)
   --peer ID=URL   another acceptor's Redis, repeated for each (default: from .synod/cluster.json)
   --acceptors N   size of the acceptor set (default: the target plus the peers given)
-  --cluster NAME  cluster name (default: SYNOD_CLUSTER, cluster.json, or synod)`;
+  --cluster NAME  cluster name (default: SYNOD_CLUSTER, cluster.json, or synod)
+
+  cluster.json is .synod/cluster.json (current directory, then the repository root), or
+  $SYNOD_DATA_DIR/cluster.json for \`npm start -- --data-dir DIR\`.`;
 
 interface LocalInfo {
   cluster: string;
@@ -28,8 +32,11 @@ interface LocalInfo {
 }
 
 function localInfo(): LocalInfo | null {
-  for (const dir of [process.cwd(), resolve(__dirname, '../../..')]) {
-    const f = join(dir, '.synod', 'cluster.json');
+  const dataDir = process.env['SYNOD_DATA_DIR'];
+  const files = dataDir !== undefined && dataDir !== '' ? [join(dataDir, 'cluster.json')]
+    : [process.cwd(), resolve(__dirname, '../../..')]
+      .map((d) => join(d, '.synod', 'cluster.json'));
+  for (const f of files) {
     if (existsSync(f)) return JSON.parse(readFileSync(f, 'utf8')) as LocalInfo;
   }
   return null;

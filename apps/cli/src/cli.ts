@@ -61,7 +61,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     cl = parseCommandLine(argv);
     const help = maybeHelp(cl, io);
     if (help !== null) return help;
-    const clusterFile = readClusterFile(io.cwd, io.repoRoot);
+    const clusterFile = readClusterFile(io.cwd, io.repoRoot, io.env['SYNOD_DATA_DIR']);
     // `trace` reads the spans on disk: it needs no connection.
     if (cl.command === 'trace') return await runTrace(cl, io, clusterFile);
     settings = resolveSettings(cl, io.env, clusterFile);

@@ -49,10 +49,16 @@ export function findRepoRoot(start: string): string | null {
   }
 }
 
-/** Reads `.synod/cluster.json` in `cwd`, else in the repo root; null if neither is usable. */
-export function readClusterFile(cwd: string, repoRoot: string | null): ClusterFile | null {
-  const candidates = [cwd, ...(repoRoot === null ? [] : [repoRoot])]
-    .map((d) => join(d, '.synod', 'cluster.json'));
+/**
+ * Reads `<dataDir>/cluster.json` when `dataDir` is given (`SYNOD_DATA_DIR`: the `--data-dir`
+ * of `npm start`), else `.synod/cluster.json` in `cwd`, else in the repo root; null if none
+ * is usable.
+ */
+export function readClusterFile(cwd: string, repoRoot: string | null, dataDir?: string):
+  ClusterFile | null {
+  const candidates = dataDir !== undefined && dataDir !== ''
+    ? [join(dataDir, 'cluster.json')]
+    : [cwd, ...(repoRoot === null ? [] : [repoRoot])].map((d) => join(d, '.synod', 'cluster.json'));
   for (const path of candidates) {
     if (!existsSync(path)) continue;
     let doc: unknown;

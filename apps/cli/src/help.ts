@@ -10,7 +10,8 @@ const GLOBAL = `global options (before or after the command):
   --json           machine-readable output: one JSON object per line (errors too, on stderr)
   -h, --help       help; \`synod <command> --help\` for one command
 
-environment: NATS_URL, SYNOD_CLUSTER, NATS_USER and NATS_PASSWORD (NATS credentials)
+environment: NATS_URL, SYNOD_CLUSTER, NATS_USER and NATS_PASSWORD (NATS credentials);
+  SYNOD_DATA_DIR: the --data-dir of \`npm start\` when not .synod/ (its cluster.json and traces)
 
 exit codes: 0 ok, 2 usage error, 3 unavailable (nobody answered), 4 outcome unknown,
             5 overloaded, 1 anything else`;

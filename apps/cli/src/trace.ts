@@ -44,6 +44,11 @@ export function spanFileOf(cl: CommandLine, io: TraceIo, file: ClusterFile | nul
   const env = io.env['SYNOD_TRACES_FILE'];
   if (env !== undefined && env !== '') return env;
   if (file?.traces !== undefined) return file.traces.file;
+  const dataDir = io.env['SYNOD_DATA_DIR'];
+  if (dataDir !== undefined && dataDir !== '') {
+    const local = join(dataDir, 'traces', 'spans.ndjson');
+    return existsSync(local) ? local : null;
+  }
   if (io.repoRoot !== null) {
     const local = join(io.repoRoot, '.synod', 'traces', 'spans.ndjson');
     if (existsSync(local)) return local;

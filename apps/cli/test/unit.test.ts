@@ -78,6 +78,17 @@ describe('settings', () => {
     expect(readClusterFile(dir, null)).toBeNull();
   });
 
+  test('SYNOD_DATA_DIR (npm start --data-dir) names the one cluster.json to read', () => {
+    mkdirSync(join(dir, '.synod'));
+    writeFileSync(join(dir, '.synod', 'cluster.json'), '{"natsUrl":"nats://default:1"}');
+    mkdirSync(join(dir, 'elsewhere'));
+    writeFileSync(join(dir, 'elsewhere', 'cluster.json'), '{"natsUrl":"nats://else:2"}');
+    expect(readClusterFile(dir, null, join(dir, 'elsewhere')))
+      .toMatchObject({ natsUrl: 'nats://else:2' });
+    expect(readClusterFile(dir, null, join(dir, 'missing'))).toBeNull();
+    expect(readClusterFile(dir, null, '')).toMatchObject({ natsUrl: 'nats://default:1' });
+  });
+
   test('a bad cluster name or URL is a usage error', () => {
     expect(() => resolveSettings(cl(['--cluster', 'a.b']), {}, null)).toThrow(UsageError);
     expect(() => resolveSettings(cl(['--nats', 'http://x']), {}, null)).toThrow(UsageError);

@@ -17,7 +17,8 @@ Options:
   --proposers N    proposers (default 2)
   --learners N     learners (default 1)
   --cluster NAME   cluster name (default synod)
-  --data-dir DIR   where Redis data and logs live (default .synod/)
+  --data-dir DIR   where Redis data and logs live (default .synod/); tell synod and
+                   npm run admin with SYNOD_DATA_DIR=DIR
   --fresh          wipe the data dir first (a new, empty log, no old traces)
   --quiet          print only the summary, not the services' log lines
   --no-traces      do not collect spans locally (no \`synod trace\`)
@@ -249,6 +250,9 @@ async function main(): Promise<void> {
   started = cluster;
   writeInfo();
   const info = describe(cluster, redisUrl);
+  // With --data-dir elsewhere, synod and npm run admin find this cluster through SYNOD_DATA_DIR.
+  const dataDirHint = base === join(root, '.synod') ? ''
+    : `\n  export SYNOD_DATA_DIR=${base}   # so that synod and npm run admin find this cluster`;
   const rows = info.services.map((s) =>
     `  ${s.id.padEnd(4)} ${s.role.padEnd(9)} pid ${String(s.pid).padEnd(8)} ${s.health}` +
     `${s.redis === null ? '' : `  ${s.redis}`}`);
@@ -257,7 +261,7 @@ Synod is up: cluster '${cluster.cluster}', NATS ${cluster.natsUrl}
 ${rows.join('\n')}
   data ${join(base, 'data')}   logs ${logDir}
 
-From another terminal:
+From another terminal:${dataDirHint}
   npx synod propose hello      # choose a value; prints its slot
   npx synod read 0             # read slot 0 from a learner
   npx synod watch --from 0     # follow the log
