@@ -222,7 +222,11 @@ async function attempt(
   if (reply === ABORTED) return { kind: 'aborted' };
   const remoteError = reply.headers[ERROR_HEADER];
   if (remoteError !== undefined) {
-    return { kind: 'bad-reply', detail: `a proposer refused the request: ${remoteError}` };
+    const why = new TextDecoder().decode(reply.data).slice(0, 1000);
+    return {
+      kind: 'bad-reply',
+      detail: `a proposer refused the request: ${remoteError}${why === '' ? '' : `: ${why}`}`,
+    };
   }
   let m: Message;
   try {

@@ -124,11 +124,16 @@ describe('propose batches, real processes', () => {
         [enc.encode(JSON.stringify({ v: 1, cmds: [{ clientId: 'x y', seq: 1, payload: 'a' }] })),
           'decode:BAD_FIELD'],
       ];
+
+      let why = '';
       for (const [data, reason] of bad) {
         const r = await raw.request(subject, data, { timeoutMs: 5000 });
         expect(r.headers[ERROR_HEADER]).toBe(reason);
-        expect(r.data.byteLength).toBe(0);
+        // What was wrong, in words (the field's path for a bad field).
+        why = new TextDecoder().decode(r.data);
+        expect(why.length).toBeGreaterThan(10);
       }
+      expect(why).toMatch(/clientId/); // the last one: a client id that is not a token
       const after = await rejectedBy('p1');
       const afterP2 = await rejectedBy('p2');
       let counted = 0;

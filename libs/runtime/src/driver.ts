@@ -316,7 +316,8 @@ export class CoreDriver<P> {
    * A propose batch (client API): each command is stepped as the request it would have been
    * alone (`from` its client), and the batch is answered once the core has answered every one
    * of them. A batch that does not decode is refused as a whole, counted and logged, and
-   * answered with the reason in the error header; nothing of it reaches the core.
+   * answered with the reason's code in the error header and its text in the body; nothing of
+   * it reaches the core.
    */
   private onBatch(t: TransportMessage): void {
     if (this.stopped || this.failed) return;
@@ -328,7 +329,9 @@ export class CoreDriver<P> {
       if (!(e instanceof DecodeError)) throw e;
       this.reject(`decode:${e.reason}`, t.subject, e.message);
       if (t.reply !== undefined) {
-        this.o.transport.respond(t, new Uint8Array(0), { [ERROR_HEADER]: `decode:${e.reason}` });
+        // The code in the header, what exactly was wrong (the field's path) in the body.
+        this.o.transport.respond(t, new TextEncoder().encode(e.message.slice(0, 1000)),
+          { [ERROR_HEADER]: `decode:${e.reason}` });
       }
       return;
     }
