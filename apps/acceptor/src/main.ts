@@ -6,6 +6,7 @@ import {
   parsers,
   runService,
   serveStatus,
+  wireBudget,
 } from '@synod/runtime';
 import { RedisAcceptorStore, StoreError, StoreErrorCode } from '@synod/store-redis';
 import { startTelemetry, traceLogFields } from '@synod/telemetry';
@@ -89,7 +90,12 @@ void runService({
     let refusal: string | null = 'refused' in loaded
       ? `${loaded.refused.code}: ${loaded.refused.message}` : null;
     if ('state' in loaded) {
-      const core = new AcceptorCore({ id: c.nodeId }, loaded.state);
+      // Promises are paged by votes and by bytes, so that each one can be encoded.
+      const budget = wireBudget();
+      const core = new AcceptorCore({
+        id: c.nodeId, maxPromiseBytes: budget.maxPromiseBytes,
+        maxPromiseEntries: Math.min(4096, budget.maxAcceptedEntries),
+      }, loaded.state);
       const driver = new CoreDriver({
         cluster: c.cluster, role: 'acceptor', id: c.nodeId, core, transport, tickMs: 1000,
         logger: log,
