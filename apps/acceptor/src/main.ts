@@ -6,6 +6,7 @@ import {
   parsers,
   runService,
   serveStatus,
+  wireBudget,
 } from '@synod/runtime';
 import { RedisAcceptorStore, StoreError, StoreErrorCode } from '@synod/store-redis';
 import { startTelemetry, traceLogFields } from '@synod/telemetry';
@@ -93,7 +94,12 @@ void runService({
     let refusal: string | null = 'refused' in loaded
       ? `${loaded.refused.code}: ${loaded.refused.message}` : null;
     const begin = (state: AcceptorDurableState): void => {
-      const core = new AcceptorCore({ id: c.nodeId }, state);
+      // Promises are paged by votes and by bytes, so that each one can be encoded.
+      const budget = wireBudget();
+      const core = new AcceptorCore({
+        id: c.nodeId, maxPromiseBytes: budget.maxPromiseBytes,
+        maxPromiseEntries: Math.min(4096, budget.maxAcceptedEntries),
+      }, state);
       const driver = new CoreDriver({
         cluster: c.cluster, role: 'acceptor', id: c.nodeId, core, transport, tickMs: 1000,
         // Its core has no timers (hence the 1 s tick); catch-ups are limited by the cluster's.

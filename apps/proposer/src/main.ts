@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_LIMITS } from '@synod/codec';
 import { ProposerCore, Sfc32 } from '@synod/protocol';
 import {
   acceptorsConfig,
@@ -8,9 +7,13 @@ import {
   parsers,
   runService,
   serveStatus,
+  wireBudget,
 } from '@synod/runtime';
 import { startTelemetry, traceLogFields } from '@synod/telemetry';
 import { connectService } from '@synod/transport-nats';
+
+/** What the default wire limits allow in one message (the driver encodes with them). */
+const BUDGET = wireBudget();
 
 const config = {
   ...commonConfig,
@@ -28,10 +31,10 @@ const config = {
     default: 10, parse: parsers.int(1, 100_000), example: '10',
   },
   maxBatch: {
-    // At most the wire's limit of commands in one value (maxCommandsPerValue): a larger
-    // batch could never be sent.
+    // A slot also holds at most a message's worth of bytes (the wire budget), however many
+    // commands that is; and never more commands than a value may carry on the wire.
     name: 'SYNOD_MAX_BATCH', help: 'most client commands in one slot', default: 256,
-    parse: parsers.int(1, DEFAULT_LIMITS.maxCommandsPerValue), example: '256',
+    parse: parsers.int(1, BUDGET.maxCommandsPerValue), example: '256',
   },
   maxInflight: {
     // 8, measured (docs/performance.md): with more slots in flight each carries fewer
@@ -147,7 +150,8 @@ void runService({
       electionTicks: c.electionTicks,
       heartbeatTicks: c.heartbeatTicks,
       retryTicks: c.retryTicks,
-      maxBatch: c.maxBatch,
+      maxBatch: Math.min(c.maxBatch, BUDGET.maxCommandsPerValue),
+      maxValueBytes: BUDGET.maxValueBytes,
       maxInflight: c.maxInflight,
       thrifty: c.thrifty,
       thriftyTimeoutTicks: c.thriftyTimeoutTicks,

@@ -200,6 +200,7 @@ function report(a: Args, t: Totals, secs: number): number {
     burstSteps: t.burstSteps,
     thriftyAccepts: t.thriftyAccepts,
     staleDups: t.staleDups,
+    unsendable: t.unsendable,
     recoveredSlots: t.recoveredSlots,
     ticks: t.ticks,
     decisions: t.decisions,
@@ -235,6 +236,11 @@ function report(a: Args, t: Totals, secs: number): number {
   }
   if (t.violatingSeeds > 0) {
     process.stderr.write(`FAIL: ${t.violatingSeeds} seeds violated safety\n`);
+    return 1;
+  }
+  if (t.unsendable > 0) {
+    // A core put more in one message than the wire carries: its byte bounds are wrong.
+    process.stderr.write(`FAIL: ${t.unsendable} messages too large for the simulated wire\n`);
     return 1;
   }
   if (liveRate < a.minLive) {

@@ -17,6 +17,8 @@ export interface Totals {
   thriftyAccepts: number;
   /** Messages delivered once more 20-600 ticks later. */
   staleDups: number;
+  /** Messages dropped as too large for the simulated wire (large-payload seeds); should be 0. */
+  unsendable: number;
   /** Decided slots recovered by leaders for catch-ups. */
   recoveredSlots: number;
   ticks: number;
@@ -37,7 +39,8 @@ const CAP = 100;
 /** Empty totals. */
 export function emptyTotals(): Totals {
   return {
-    seeds: 0, steps: 0, burstSteps: 0, thriftyAccepts: 0, staleDups: 0, recoveredSlots: 0,
+    seeds: 0, steps: 0, burstSteps: 0, thriftyAccepts: 0, staleDups: 0, unsendable: 0,
+    recoveredSlots: 0,
     ticks: 0, decisions: 0,
     acks: 0, violatingSeeds: 0, notLiveSeeds: 0, violations: [], notLive: [], recovery: [],
   };
@@ -50,6 +53,7 @@ export function addResult(t: Totals, r: SeedResult): void {
   t.burstSteps += r.burstSteps;
   t.thriftyAccepts += r.thriftyAccepts;
   t.staleDups += r.staleDups;
+  t.unsendable += r.unsendable;
   t.recoveredSlots += r.recoveredSlots;
   t.ticks += r.ticks;
   t.decisions += r.decisions;
@@ -79,6 +83,7 @@ export function mergeTotals(a: Totals, b: Totals): void {
   a.burstSteps += b.burstSteps;
   a.thriftyAccepts += b.thriftyAccepts;
   a.staleDups += b.staleDups;
+  a.unsendable += b.unsendable;
   a.recoveredSlots += b.recoveredSlots;
   a.ticks += b.ticks;
   a.decisions += b.decisions;

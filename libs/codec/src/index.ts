@@ -10,8 +10,10 @@ export {
   type Limits,
   MAX_NESTING_DEPTH,
   MAX_WIRE_INTEGER,
+  maxCommandWireBytes,
   resolveLimits,
   TOKEN_PATTERN,
+  valueBudgetBytes,
 } from './limits.js';
 export {
   DECODE_REASONS,

@@ -1,3 +1,5 @@
+import { VALUE_OVERHEAD_BYTES, wireBudgetBytes } from '@synod/protocol';
+
 /**
  * Wire limits. Every message is checked against them on decode (and on encode, so that a
  * process never sends what its peers would refuse). They bound what one message can cost a
@@ -34,6 +36,33 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxCommandsPerValue: 1024,
   maxAcceptedEntries: 8192,
 });
+
+/**
+ * Most encoded bytes of one valid command: its JSON keys and quotes, a `clientId`, a `seq` of
+ * at most 16 digits and a `payload` of `maxPayloadBytes` UTF-8 bytes, each of which JSON may
+ * write as six (`\u001f` for a control character).
+ */
+export function maxCommandWireBytes(lim: Limits): number {
+  return 64 + lim.maxClientIdLength + 6 * lim.maxPayloadBytes;
+}
+
+/**
+ * The byte budget of one slot's value and of one promise's report under `lim`
+ * (`wireBudgetBytes` of `@synod/protocol`): what a driver passes to its core as
+ * `maxValueBytes` (proposer) and `maxPromiseBytes` (acceptor), so that every accept,
+ * accepted, chosen and promise the core emits can be encoded. Throws a `RangeError` (a
+ * programmer error) when the limits leave no room for a value of one valid command: such a
+ * command could never be proposed, and a leader would retry it forever.
+ */
+export function valueBudgetBytes(lim: Limits): number {
+  const budget = wireBudgetBytes(lim.maxMessageBytes, lim.maxNodeIdLength);
+  const one = VALUE_OVERHEAD_BYTES + maxCommandWireBytes(lim) + 1;
+  if (budget < one) {
+    throw new RangeError(`limits leave ${budget} bytes for a value, less than the ${one} of ` +
+      'one command of maxPayloadBytes: raise maxMessageBytes or lower maxPayloadBytes');
+  }
+  return budget;
+}
 
 /**
  * Deepest nesting of objects and arrays in a valid message: envelope (1) > `accepted` (2) >

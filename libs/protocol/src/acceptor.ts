@@ -8,6 +8,7 @@ import type {
   MsgPrepare,
 } from './messages.js';
 import { PlantedBug } from './planted.js';
+import { DEFAULT_WIRE_BUDGET_BYTES, entryWireBytes } from './size.js';
 import type { AcceptorPersist, CoreEvent, Ready } from './ready.js';
 import { valueEquals } from './value.js';
 
@@ -27,6 +28,12 @@ export interface AcceptorConfig {
   readonly maxCatchupEntries?: number;
   /** Most votes reported in one promise; beyond it the promise is a page (`upTo`). */
   readonly maxPromiseEntries?: number;
+  /**
+   * Most bytes of the votes reported in one promise, by `entryWireBytes`; beyond it the
+   * promise is a page too, of at least one vote. The driver passes `wireBudgetBytes` of its
+   * limits (default: that of the default limits), so that every promise can be encoded.
+   */
+  readonly maxPromiseBytes?: number;
   /** Simulator only: a planted bug to switch on. */
   readonly plantedBug?: PlantedBug;
 }
@@ -46,6 +53,7 @@ export class AcceptorCore {
   private floorSlot: number;
   private readonly maxCatchupEntries: number;
   private readonly maxPromiseEntries: number;
+  private readonly maxPromiseBytes: number;
   private readonly plantedBug: PlantedBug | undefined;
 
   private outPromised: Ballot | null = null;
@@ -61,6 +69,7 @@ export class AcceptorCore {
     this.id = config.id;
     this.maxCatchupEntries = config.maxCatchupEntries ?? 256;
     this.maxPromiseEntries = config.maxPromiseEntries ?? 4096;
+    this.maxPromiseBytes = config.maxPromiseBytes ?? DEFAULT_WIRE_BUDGET_BYTES;
     this.plantedBug = config.plantedBug;
     this.promisedBallot = durable.promised;
     this.floorSlot = durable.floor ?? 0;
@@ -168,16 +177,31 @@ export class AcceptorCore {
       ...(this.floorSlot > m.fromSlot ? { floor: this.floorSlot } : {}),
       ...(m.recovery === undefined ? {} : { recovery: m.recovery }),
     } as const;
-    const cut = accepted[this.maxPromiseEntries];
+    const n = this.pageLength(accepted);
+    const cut = accepted[n];
     if (cut === undefined) {
       this.outMessages.push({ ...base, accepted });
     } else {
       // One page: the votes below `cut.slot`; the proposer asks again from there.
-      this.outMessages.push({
-        ...base, accepted: accepted.slice(0, this.maxPromiseEntries), upTo: cut.slot,
-      });
+      this.outMessages.push({ ...base, accepted: accepted.slice(0, n), upTo: cut.slot });
     }
     this.outEvents.push({ kind: 'promised', ballot: m.ballot, to: m.from });
+  }
+
+  /**
+   * How many of `entries` (in slot order) the first page reports: at most maxPromiseEntries
+   * and maxPromiseBytes of them, and at least one, so that every page makes progress. A
+   * report bounded by count alone can be too large to encode (a thousand large commands),
+   * and a promise that cannot be sent leaves every candidate without a quorum, for good.
+   */
+  private pageLength(entries: readonly AcceptedEntry[]): number {
+    const max = Math.min(entries.length, Math.max(1, this.maxPromiseEntries));
+    let bytes = 0;
+    for (let n = 0; n < max; n++) {
+      bytes += entryWireBytes(entries[n] as AcceptedEntry);
+      if (n > 0 && bytes > this.maxPromiseBytes) return n;
+    }
+    return max;
   }
 
   private onAccept(m: MsgAccept): void {

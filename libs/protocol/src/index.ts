@@ -50,6 +50,16 @@ export {
   type Ready,
 } from './ready.js';
 export { Tally } from './tally.js';
+export {
+  commandWireBytes,
+  DEFAULT_WIRE_BUDGET_BYTES,
+  ENTRY_OVERHEAD_BYTES,
+  ENVELOPE_RESERVE_BYTES,
+  entryWireBytes,
+  VALUE_OVERHEAD_BYTES,
+  valueWireBytes,
+  wireBudgetBytes,
+} from './size.js';
 export { chosenFromReports, type RecoveryReport } from './recovery.js';
 export {
   AcceptorCore,

@@ -24,6 +24,7 @@ import { effectiveQuorum, PlantedBug } from './planted.js';
 import type { CoreEvent, Decision, Ready } from './ready.js';
 import { chosenFromReports, type RecoveryReport } from './recovery.js';
 import type { Rng } from './rng.js';
+import { commandWireBytes, DEFAULT_WIRE_BUDGET_BYTES, VALUE_OVERHEAD_BYTES } from './size.js';
 import { Tally } from './tally.js';
 import { type Command, commandKey, NOOP, type Value, valueEquals } from './value.js';
 
@@ -48,8 +49,14 @@ export interface ProposerConfig {
   readonly heartbeatTicks?: number;
   /** Unanswered prepares and accepts are sent again after this many ticks. */
   readonly retryTicks?: number;
-  /** Most client commands in one slot. */
+  /** Most client commands in one slot (keep it within the wire's `maxCommandsPerValue`). */
   readonly maxBatch?: number;
+  /**
+   * Most bytes of one slot's value by `valueWireBytes`, so that its accept, votes and
+   * decision can be encoded: the driver passes `wireBudgetBytes` of its limits (default: that
+   * of the default limits). A command that fills it alone still gets a slot of its own.
+   */
+  readonly maxValueBytes?: number;
   /** Most slots in phase 2 at once. */
   readonly maxInflight?: number;
   /** Most client commands queued; past it requests are answered `overloaded`. */
@@ -157,6 +164,7 @@ export class ProposerCore {
   private readonly heartbeatTicks: number;
   private readonly retryTicks: number;
   private readonly maxBatch: number;
+  private readonly maxValueBytes: number;
   private readonly maxInflight: number;
   private readonly thrifty: boolean;
   private readonly thriftyTimeoutTicks: number;
@@ -242,6 +250,7 @@ export class ProposerCore {
     this.heartbeatTicks = config.heartbeatTicks ?? 2;
     this.retryTicks = config.retryTicks ?? 4;
     this.maxBatch = config.maxBatch ?? 64;
+    this.maxValueBytes = config.maxValueBytes ?? DEFAULT_WIRE_BUDGET_BYTES;
     this.maxInflight = config.maxInflight ?? 16;
     this.maxPending = config.maxPending ?? 4096;
     this.maxPendingChars = config.maxPendingChars ?? 16 * 1024 * 1024;
@@ -780,20 +789,32 @@ export class ProposerCore {
     return proposed;
   }
 
-  /** Removes up to maxBatch proposable commands from the queue, or returns null if none. */
+  /**
+   * Removes proposable commands from the queue, up to maxBatch of them and maxValueBytes of
+   * value (always at least one), or returns null if none. A slot bounded by count alone could
+   * hold a value too large to encode: its accept would be dropped and retried forever.
+   */
   private takeBatch(): Value | null {
     const cmds: Command[] = [];
+    let bytes = VALUE_OVERHEAD_BYTES;
     while (cmds.length < this.maxBatch && this.pending.length > 0) {
-      const c = this.pending.shift() as Command;
-      this.pendingChars -= c.payload.length;
+      const c = this.pending[0] as Command;
       const key = commandKey(c);
-      this.pendingKeys.delete(key);
       const slot = this.dedupe.get(key);
+      const skip = slot !== undefined || this.proposedKeys.has(key);
+      if (!skip) {
+        const size = commandWireBytes(c) + 1;
+        if (cmds.length > 0 && bytes + size > this.maxValueBytes) break;
+        bytes += size;
+      }
+      this.pending.shift();
+      this.pendingChars -= c.payload.length;
+      this.pendingKeys.delete(key);
       if (slot !== undefined) {
         if (slot < this.firstUnknownSlot) this.answer(key, { status: 'chosen', slot });
         continue;
       }
-      if (this.proposedKeys.has(key)) continue;
+      if (skip) continue;
       cmds.push(c);
     }
     if (cmds.length === 0) return null;

@@ -24,4 +24,5 @@ export {
 } from './health.js';
 export { EXIT_CONFIG, type RunningService, runService, type ServiceDefinition } from './service.js';
 export { acceptorsConfig, commonConfig } from './common-config.js';
+export { wireBudget, type WireBudget } from './wire-budget.js';
 export { type ServiceStatus, serveStatus, statusSubject } from './status.js';

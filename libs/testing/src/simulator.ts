@@ -17,6 +17,7 @@ import {
   ProposerCore,
   Sfc32,
   type Value,
+  wireBudgetBytes,
 } from '@synod/protocol';
 import { encodeElectionCommand } from '@synod/election';
 import { SafetyChecker, type Violation } from './checker.js';
@@ -104,6 +105,11 @@ export interface SeedResult {
   readonly thriftyAccepts: number;
   /** Stale duplicates scheduled (`staleDupRate`). */
   readonly staleDups: number;
+  /**
+   * Messages dropped because their JSON passed the simulated wire limit (`wireBytes`), as a
+   * driver drops what it cannot encode. The cores' byte bounds should keep it at 0.
+   */
+  readonly unsendable: number;
   /** Decided slots leaders recovered from the acceptors for catch-ups (decision 010). */
   readonly recoveredSlots: number;
   /** Slots chosen (judged from acceptors' states). */
@@ -150,6 +156,7 @@ export class Simulation {
   private steps = 0;
   private burstSteps = 0;
   private thriftyAccepts = 0;
+  private unsendable = 0;
   private staleDups = 0;
   /** Slots recovered for catch-ups by proposer cores that have since crashed. */
   private recoveredBefore = 0;
@@ -209,6 +216,7 @@ export class Simulation {
       steps: this.steps,
       burstSteps: this.burstSteps,
       thriftyAccepts: this.thriftyAccepts,
+      unsendable: this.unsendable,
       staleDups: this.staleDups,
       recoveredSlots: this.recoveredBefore + this.nodes.reduce((sum, n) =>
         sum + (n.kind === 'proposer' ? n.core?.recoveredSlots ?? 0 : 0), 0),
@@ -366,12 +374,21 @@ export class Simulation {
 
   private newAcceptor(n: AcceptorNode): AcceptorCore {
     const cfg = {
-      id: n.id, maxPromiseEntries: this.options.maxPromiseEntries,
+      id: n.id, maxPromiseEntries: this.options.maxPromiseEntries, ...this.wireBudget('promise'),
       ...(this.bug === undefined ? {} : { plantedBug: this.bug }),
     };
     return new AcceptorCore(cfg, {
       promised: n.promised, accepted: [...n.accepted.values()], floor: n.floor,
     });
+  }
+
+  /** The cores' byte budget under the simulated wire limit (ids of up to 64 characters). */
+  private wireBudget(what: 'value' | 'promise'): Partial<Record<'maxValueBytes' |
+    'maxPromiseBytes', number>> {
+    const wire = this.options.wireBytes;
+    if (wire === 0) return {};
+    const bytes = wireBudgetBytes(wire, 64);
+    return what === 'value' ? { maxValueBytes: bytes } : { maxPromiseBytes: bytes };
   }
 
   private newProposer(n: ProposerNode): ProposerCore {
@@ -385,6 +402,7 @@ export class Simulation {
       heartbeatTicks: o.heartbeatTicks,
       retryTicks: o.retryTicks,
       maxBatch: o.maxBatch,
+      ...this.wireBudget('value'),
       maxInflight: o.maxInflight,
       maxPending: 256,
       retainVotes: o.retainVotes,
@@ -562,6 +580,15 @@ export class Simulation {
   // ---- the network ------------------------------------------------------------------------
 
   private send(from: SimNode, m: Message): void {
+    if (this.options.wireBytes > 0 && this.tooLarge(m)) {
+      // What a driver does with a message it cannot encode: count it and drop it.
+      this.unsendable++;
+      this.hash.mix(this.now, 903, from.idx, TYPE_CODE.get(m.type) ?? -1);
+      if (this.trace !== undefined) {
+        this.emit('drop', { why: 'unsendable', from: from.id, msg: describeMessage(m) });
+      }
+      return;
+    }
     const target = messageTarget(m);
     if (m.type === 'accept' && target !== null) this.thriftyAccepts++;
     if (target !== null) {
@@ -573,6 +600,20 @@ export class Simulation {
     for (const to of this.nodes) {
       if (to !== from && (roles as readonly string[]).includes(to.kind) &&
         (m.type !== 'accepted' || this.hearsVotes(to))) this.transmit(from, to, m);
+    }
+  }
+
+  /** The message's JSON (with the codec's `"v":1,` envelope) passes the simulated wire. */
+  private tooLarge(m: Message): boolean {
+    switch (m.type) {
+      case 'accept':
+      case 'accepted':
+      case 'chosen':
+      case 'promise':
+      case 'request':
+        return Buffer.byteLength(JSON.stringify(m), 'utf8') + 6 > this.options.wireBytes;
+      default:
+        return false;
     }
   }
 
@@ -810,6 +851,15 @@ export class Simulation {
     return EPOCH_MS + this.now * MS_PER_TICK + (this.clockOffsets.get(n.id) ?? 0);
   }
 
+  /** A client command's payload: its name, padded when the seed asks for large payloads. */
+  private payload(c: ClientNode): string {
+    const name = `${c.id}/op${c.issued}`;
+    const o = this.options;
+    if (o.payloadPad === 0) return name;
+    const ch = o.payloadPadBytes === 6 ? '\u0001' : o.payloadPadBytes === 2 ? 'é' : 'x';
+    return name + ch.repeat(o.payloadPad);
+  }
+
   private tickClient(c: ClientNode): void {
     const timeout = 4 * this.options.electionTicks;
     if (c.current === null) {
@@ -819,7 +869,7 @@ export class Simulation {
           this.submitElection(c);
           return;
         }
-        const cmd = { clientId: c.id, seq: c.nextSeq++, payload: `${c.id}/op${c.issued}` };
+        const cmd = { clientId: c.id, seq: c.nextSeq++, payload: this.payload(c) };
         this.submit(c, cmd);
       }
       return;

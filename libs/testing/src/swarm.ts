@@ -1,4 +1,10 @@
-import { type PlantedBug, Sfc32 } from '@synod/protocol';
+import { ENVELOPE_RESERVE_BYTES, type PlantedBug, Sfc32 } from '@synod/protocol';
+
+/**
+ * What the envelope takes of a simulated wire beside a value or a report: the cores' reserve
+ * for node ids of up to 64 characters (`wireBudgetBytes`).
+ */
+const WIRE_RESERVE_BYTES = ENVELOPE_RESERVE_BYTES + 4 * 64;
 
 /**
  * The fault and shape options of one simulated run. Swarm testing: each seed draws its own
@@ -77,6 +83,20 @@ export interface SwarmOptions {
    * trusts a message's ballot and slot to date it.
    */
   readonly staleDupRate: number;
+  /**
+   * A simulated wire limit (`maxMessageBytes`), 0 for none: a message whose JSON is larger is
+   * dropped as a driver drops what it cannot encode (counted as `unsendable`), and the cores
+   * get the byte budgets of this limit. Small values, with {@link payloadBytes}, make slots
+   * and promise pages bounded by bytes rather than by count.
+   */
+  readonly wireBytes: number;
+  /** Characters of padding added to each client command's payload; 0 for none. */
+  readonly payloadPad: number;
+  /**
+   * The bytes in JSON of each padding character: 1 (`x`), 2 (`é`) or 6 (U+0001, written
+   * `\u0001`).
+   */
+  readonly payloadPadBytes: number;
   /** Commands each client issues during the safety phase. */
   readonly commandsPerClient: number;
   /** Ticks with faults on. */
@@ -144,12 +164,31 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     thriftyTimeoutTicks: pick(rng, [1, 2, 5]),
     deadAcceptorsAfterHeal: 0,
     staleDupRate: 0,
+    wireBytes: 0,
+    payloadPad: 0,
+    payloadPadBytes: 1,
     plantedBug,
   };
   // Drawn last, so that every option above is what it was before this one existed.
   const dead = Math.min(pick(rng, [0, 0, 1, 2]), Math.floor((o.acceptors - 1) / 2));
   const staleDupRate = pick(rng, [0, 0, 0.002, 0.01]);
-  return { ...o, deadAcceptorsAfterHeal: dead, staleDupRate };
+  return { ...o, deadAcceptorsAfterHeal: dead, staleDupRate, ...largePayloads(rng) };
+}
+
+/**
+ * One seed in ten: a small simulated wire and payloads that fill a third to all of a slot's
+ * budget, so that batches and promise pages are cut by bytes (and a wrong bound shows as a
+ * message that cannot be sent, then as a log or an election that never moves).
+ */
+function largePayloads(rng: Sfc32): Pick<SwarmOptions, 'wireBytes' | 'payloadPad' |
+  'payloadPadBytes'> {
+  if (!rng.chance(0.1)) return { wireBytes: 0, payloadPad: 0, payloadPadBytes: 1 };
+  const budget = pick(rng, [600, 1500, 4000]);
+  const payloadPadBytes = pick(rng, [1, 2, 6]);
+  const perSlot = 1 + rng.nextInt(3);
+  // What a command takes beside its padding: keys, client id, seq, the op name (< 100 bytes).
+  const payloadPad = Math.floor((budget - 100) / perSlot / payloadPadBytes);
+  return { wireBytes: budget + WIRE_RESERVE_BYTES, payloadPad, payloadPadBytes };
 }
 
 /** `key=value` pairs of the options, printed beside `seed=` so a failure explains itself. */
