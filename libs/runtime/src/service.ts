@@ -40,8 +40,9 @@ export const EXIT_CONFIG = 78;
 /**
  * The common life of a Synod service process: `--help`, configuration from the environment
  * (every problem named at once, exit 78), structured logs, the health server, and a graceful
- * shutdown on SIGTERM/SIGINT (exit 0; a second signal or a 10 s stall forces exit 1, except
- * a SIGTERM after a SIGINT: a supervisor repeating the terminal's Ctrl-C).
+ * shutdown on SIGTERM/SIGINT/SIGHUP (exit 0; the same signal again, another one more than 2 s
+ * later, or a 10 s stall forces exit 1: a different signal within 2 s is the terminal's Ctrl-C
+ * and its supervisor's SIGTERM, one request).
  */
 export async function runService<S extends Specs>(def: ServiceDefinition<S>): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -79,10 +80,12 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
   }
   log.info({ healthPort: health.port }, `${def.name} started`);
   let stopping: string | null = null;
+  let stoppingAt = 0;
   const shutdown = (signal: string): void => {
-    if ((stopping === 'SIGINT' || stopping === 'SIGHUP') && signal === 'SIGTERM') {
-      // Ctrl-C reaches every process of the terminal's group, and then the supervisor that
-      // started this one (npm start) asks again with SIGTERM: the same request, not a second.
+    if (stopping !== null && signal !== stopping && Date.now() - stoppingAt < 2000) {
+      // Ctrl-C reaches every process of the terminal's group, and the supervisor that started
+      // this one (npm start) asks again with SIGTERM: the same request, not a second one (the
+      // two may arrive in either order).
       log.info({ signal }, 'already shutting down');
       return;
     }
@@ -91,6 +94,7 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
       process.exit(1);
     }
     stopping = signal;
+    stoppingAt = Date.now();
     log.info({ signal }, 'shutting down');
     setTimeout(() => {
       log.error({}, 'shutdown took over 10 s: exiting');
