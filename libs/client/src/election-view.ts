@@ -61,6 +61,9 @@ export class ElectionView {
     if (this.users > 0) return;
     this.stopper?.abort();
     this.stopper = null;
+    // Stopped, it falls behind the log: whoever starts it again waits for it to catch up anew
+    // (observe() would otherwise call a replica minutes old "current").
+    this.caughtUp = false;
   }
 
   /** The live lease of `group` at the view's point of the log. */
@@ -146,7 +149,12 @@ export class ElectionView {
     });
     void (async () => {
       try {
-        for await (const e of entries) this.apply(e);
+        for await (const e of entries) {
+          // Entries buffered before a stop are not applied: a restarted view reads on from
+          // the machine's next slot with a watch of its own.
+          if (stopper.signal.aborted) break;
+          this.apply(e);
+        }
       } catch (e) {
         if (e instanceof SynodError) this.lastError = e;
       }

@@ -5,6 +5,7 @@
  * willingness to answer are the test's levers.
  */
 import { decode, encode, type LogEntry } from '@synod/codec';
+import { encodeElectionCommand } from '@synod/election';
 import type { Transport } from '@synod/runtime';
 import {
   type HolderChange,
@@ -34,6 +35,12 @@ class ToyLog {
   clockOffsetMs = 0;
   /** While true, requests are dropped (the cluster is unreachable). */
   silent = false;
+  /**
+   * A command to put in the slot right after the next request's, delivered to watchers in the
+   * same log event (a page the client's replica applies in one go), with its stamp offset.
+   */
+  rider: { cmd: { clientId: string; seq: number; payload: string }; offsetMs: number } | null =
+    null;
   private readonly slots = new Map<string, number>();
   private readonly stops: (() => void)[] = [];
 
@@ -51,7 +58,15 @@ class ToyLog {
           slot, value: { kind: 'cmds', cmds: [req.cmd], stamp: Date.now() + this.clockOffsetMs },
         };
         this.log.set(slot, e);
-        publishLog(server, cluster, 'l1', [e]);
+        const batch = [e];
+        if (this.rider !== null) {
+          const r: LogEntry = { slot: this.log.size, value: { kind: 'cmds', cmds: [this.rider.cmd],
+            stamp: Date.now() + this.clockOffsetMs + this.rider.offsetMs } };
+          this.log.set(r.slot, r);
+          batch.push(r);
+          this.rider = null;
+        }
+        publishLog(server, cluster, 'l1', batch);
       }
       server.respond(m, encode({ type: 'response', from: 'p1', to: req.from,
         clientId: req.cmd.clientId, seq: req.cmd.seq, outcome: { status: 'chosen', slot } }));
@@ -177,6 +192,43 @@ describe('elect', () => {
     expect(e.reason).toBe('superseded');
     expect(first.held).toBe(false);
     await second.resign();
+    toy.stop();
+  });
+
+  test('a grant to someone else applied in the same page as this grant: leadership is lost ' +
+    'at once, not at the deadline', async () => {
+    const toy = new ToyLog(freshCluster());
+    const a = await client(toy.cluster, 'app-a');
+    // B's campaign lands right after A's, stamped a minute later (a proposer clock that jumped):
+    // the log grants the group to B, and A's replica applies both entries together.
+    toy.rider = {
+      cmd: { clientId: 'app-b', seq: 1, payload: encodeElectionCommand(
+        { op: 'campaign', group: 'g', candidate: 'b', ttlMs: 5000 }) },
+      offsetMs: 60_000,
+    };
+    const lead = await a.elect('g', 'a', { ttlMs: 5000 });
+    expect(lead.held).toBe(false);
+    expect(lead.lostReason?.reason).toBe('superseded');
+    expect(lead.signal.aborted).toBe(true);
+    toy.stop();
+  });
+
+  test('observe after a pause: the first state is today\'s, not what the view saw before it ' +
+    'stopped', async () => {
+    const toy = new ToyLog(freshCluster());
+    const [a, b] = await Promise.all([client(toy.cluster, 'app-a'),
+      client(toy.cluster, 'app-b')]);
+    const before = watchHolders(a, 'g');
+    await until(() => before.seen.length > 0);
+    expect(before.seen[0]).toMatchObject({ reason: 'current', holder: null });
+    before.stop();
+    await new Promise((r) => setTimeout(r, 50)); // a's view stops: nobody uses it
+    const lead = await b.elect('g', 'b', { ttlMs: 5000 });
+    const after = watchHolders(a, 'g');
+    await until(() => after.seen.length > 0);
+    expect(after.seen[0]).toMatchObject({ reason: 'current', holder: 'b', token: lead.token });
+    after.stop();
+    await lead.resign();
     toy.stop();
   });
 
