@@ -254,7 +254,7 @@ export class Leadership extends EventEmitter {
     const now = view.lease(this.group);
     if (now === null || now.token !== this.token) {
       this.lose('superseded', now === null
-        ? `the log already ended the term (the replica is at slot ${view.nextSlot})`
+        ? `the log already ended the term (the replica is at slot ${view.machine.nextSlot})`
         : `the log already granted ${this.group} to ${now.holder} (token ${now.token})`);
     }
     this.onAbort(host.closed, () => this.lose('closed', 'the client was closed'));
