@@ -102,6 +102,25 @@ interface Timing {
 /** A listener as EventEmitter takes it. */
 type Listener = Parameters<EventEmitter['on']>[1];
 
+const WALL0 = Date.now();
+const MONO0 = performance.now();
+let wallAhead = 0;
+
+/**
+ * The clock of lease deadlines, in milliseconds: monotonic, and never behind the wall clock's
+ * progress since this module loaded. `performance.now()` alone does not advance while the
+ * machine is suspended (CLOCK_MONOTONIC on Linux: a laptop's lid, a paused VM), so a holder
+ * resumed after its lease ran out would still read `held`; the wall clock does advance. Taking
+ * the larger elapsed time (a ratchet: it never goes back) can end leadership early when the
+ * wall clock is stepped forward, never late.
+ */
+export function leaseClock(): number {
+  const mono = performance.now() - MONO0;
+  const behind = Date.now() - WALL0 - mono;
+  if (behind > wallAhead) wallAhead = behind;
+  return MONO0 + mono + wallAhead;
+}
+
 /** Shortest wait between two campaigns of one candidate, in milliseconds. */
 const MIN_CAMPAIGN_WAIT_MS = 20;
 
@@ -124,7 +143,7 @@ export async function electLeader(host: ElectionHost, group: string, candidate: 
     for (;;) {
       // The lease runs from the campaign's entry, whose stamp is no earlier than this moment
       // (the leader stamps it after it arrives): counting from here is on the safe side.
-      const sentAt = performance.now();
+      const sentAt = leaseClock();
       const outcome = await decide(host, view, cmd, signal);
       switch (outcome.kind) {
         case 'granted': {
@@ -275,7 +294,7 @@ export class Leadership extends EventEmitter {
    */
   get held(): boolean {
     if (this.lostError !== null) return false;
-    if (performance.now() >= this.deadline) {
+    if (leaseClock() >= this.deadline) {
       this.lose('unconfirmed', 'no renewal was confirmed within the safety margin');
       return false;
     }
@@ -284,7 +303,7 @@ export class Leadership extends EventEmitter {
 
   /** Milliseconds this process may still act as leader without another renewal (0 if lost). */
   get validForMs(): number {
-    return this.held ? Math.max(0, this.deadline - performance.now()) : 0;
+    return this.held ? Math.max(0, this.deadline - leaseClock()) : 0;
   }
 
   /** The term as the log last showed it (its expiry in log time). */
@@ -340,7 +359,7 @@ export class Leadership extends EventEmitter {
       token: this.token, ttlMs: this.timing.ttlMs };
     while (this.lostError === null) {
       if (!(await sleep(this.timing.renewEveryMs, this.signal))) return;
-      const sentAt = performance.now();
+      const sentAt = leaseClock();
       let outcome: ElectionOutcome;
       try {
         outcome = await decide(this.host, this.view, cmd, this.signal);
@@ -364,7 +383,7 @@ export class Leadership extends EventEmitter {
     if (!this.held) return; // confirmed too late: the margin had already run out
     this.armTimer();
     this.emit('renewed', {
-      token: this.token, expiresAt: lease.expiresAt, validForMs: this.deadline - performance.now(),
+      token: this.token, expiresAt: lease.expiresAt, validForMs: this.deadline - leaseClock(),
     } satisfies Renewal);
   }
 
@@ -387,7 +406,7 @@ export class Leadership extends EventEmitter {
 
   private armTimer(): void {
     if (this.timer !== null) clearTimeout(this.timer);
-    const ms = Math.max(0, this.deadline - performance.now());
+    const ms = Math.max(0, this.deadline - leaseClock());
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.held; // reads the clock; ends leadership when the deadline has passed

@@ -232,6 +232,23 @@ describe('elect', () => {
     toy.stop();
   });
 
+  test('a machine suspended past the deadline (the monotonic clock stood still, the wall ' +
+    'clock did not): held turns false at once on resume', async () => {
+    const toy = new ToyLog(freshCluster());
+    const a = await client(toy.cluster, 'app-a');
+    const lead = await a.elect('g', 'a', { ttlMs: 5000 });
+    expect(lead.held).toBe(true);
+    const real = Date.now.bind(Date);
+    const spy = jest.spyOn(Date, 'now').mockImplementation(() => real() + 60_000);
+    try {
+      expect(lead.held).toBe(false);
+      expect(lead.lostReason?.reason).toBe('unconfirmed');
+    } finally {
+      spy.mockRestore();
+    }
+    toy.stop();
+  });
+
   test('the signal aborts a campaign that is still waiting', async () => {
     const toy = new ToyLog(freshCluster());
     const [a, b] = await Promise.all([client(toy.cluster, 'app-a'),
