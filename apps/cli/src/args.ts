@@ -119,7 +119,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     out.clientId = v['client-id'];
   }
   const numbers: [keyof CommandLine, string | undefined, string, number][] = [
-    ['timeoutMs', v.timeout, '--timeout', 1], ['seq', v.seq, '--seq', 0],
+    ['timeoutMs', v.timeout, '--timeout', 1], ['seq', v.seq, '--seq', 1],
     ['from', v.from, '--from', 0], ['limit', v.limit, '--limit', 1],
     ['waitMs', v.wait, '--wait', 1], ['ttlMs', v.ttl, '--ttl', 1],
   ];

@@ -15,8 +15,8 @@ describe('command line', () => {
     });
     expect(parseCommandLine(['read', '--from', '10', '--limit', '5', '--timeout', '200']))
       .toMatchObject({ command: 'read', from: 10, limit: 5, timeoutMs: 200 });
-    expect(parseCommandLine(['propose', 'x', '--client-id', 'c-1', '--seq', '0']))
-      .toMatchObject({ clientId: 'c-1', seq: 0 });
+    expect(parseCommandLine(['propose', 'x', '--client-id', 'c-1', '--seq', '1']))
+      .toMatchObject({ clientId: 'c-1', seq: 1 });
     expect(parseCommandLine([])).toMatchObject({ command: null, help: false });
     expect(parseCommandLine(['status', '-h'])).toMatchObject({ command: 'status', help: true });
   });
@@ -26,6 +26,8 @@ describe('command line', () => {
     [['propose', 'x', '--bogus'], /--bogus/],
     [['read', '1', '--wait', '3'], /--wait does not apply to 'read'/],
     [['watch', '--from', '-1'], /--from/],
+    // Seqs start at 1: seq 0 counts as already seen when the log is applied.
+    [['propose', 'x', '--client-id', 'c-1', '--seq', '0'], /--seq must be an integer >= 1/],
     [['watch', '--from', '1.5'], /--from must be an integer/],
     [['status', '--timeout', '0'], /--timeout must be an integer >= 1/],
     [['propose', 'x', '--client-id', 'no spaces'], /--client-id/],

@@ -24,7 +24,8 @@ import { batcherFor, type ProposeBatcher } from './batcher.js';
 import { proposeCommand, type ProposeContext, type Proposed, singleAttempt } from './propose.js';
 import { readEntries } from './read.js';
 import { type ClusterStatus, gatherStatus } from './status.js';
-import { anySignal, checkMs, checkUint } from './time.js';
+import { SeqWindow } from './seq-window.js';
+import { anySignal, checkMs, checkSeq, checkUint } from './time.js';
 import { LogWatcher, type WatchOptions } from './watch.js';
 
 /** Settings of a {@link SynodClient}. */
@@ -34,9 +35,15 @@ export interface SynodClientOptions {
   /**
    * This client's id: 1 to 64 characters of `[A-Za-z0-9_-]`. Default `c-` and 12 random hex
    * digits. Reuse an id only to retry its commands, or with {@link nextSeq} past its old seqs.
+   * The seq window guarantee (`SEQ_WINDOW`: an acknowledged command is always applied) holds
+   * per client instance: a new instance reusing an id must start with `nextSeq` past every seq
+   * the old one used.
    */
   readonly clientId?: string;
-  /** The first seq that {@link SynodClient.propose} uses when none is given; default 1. */
+  /**
+   * The first seq that {@link SynodClient.propose} uses when none is given; default 1. At least
+   * 1: the deduplicators count seq 0 as already seen, so a command with seq 0 would never apply.
+   */
   readonly nextSeq?: number;
   /** Default deadline of a propose or a read, in milliseconds; default 5000. */
   readonly timeoutMs?: number;
@@ -72,7 +79,10 @@ export interface ProposeOptions {
   /**
    * Reuse this seq instead of taking the next one: retries a command whose outcome was unknown
    * (same client id, same seq, same payload). Proposers answer a command they already decided
-   * with its first slot, so the retry can never be chosen a second time.
+   * with its first slot, so the retry can never be chosen a second time. At least 1. A seq more
+   * than `SEQ_WINDOW` (1024) below the client's next seq is refused at once with
+   * {@link SynodStaleSeqError}. A seq ahead of the next seq is a new command: the next seq moves
+   * past it when it starts (so retries of seqs far below it are refused from then on).
    */
   readonly seq?: number;
 }
@@ -116,7 +126,8 @@ export class SynodClient {
   readonly cluster: string;
   /** Default deadline of proposals and reads, in milliseconds. */
   readonly timeoutMs: number;
-  private seq: number;
+  /** The next seq, the outstanding ones and the proposals waiting for the window. */
+  private readonly seqs: SeqWindow;
   /** The election view shared by {@link elect} and {@link observe}, made on first use. */
   private elections: ElectionView | null = null;
   private readonly transport: Transport;
@@ -166,7 +177,7 @@ export class SynodClient {
     this.transport = transport;
     this.cluster = opts.cluster ?? 'synod';
     this.clientId = opts.clientId ?? randomClientId();
-    this.seq = opts.nextSeq ?? 1;
+    this.seqs = new SeqWindow(this.clientId, opts.nextSeq ?? 1);
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.ownsTransport = opts.ownsTransport ?? false;
     this.serverName = opts.serverName ?? 'NATS';
@@ -176,7 +187,7 @@ export class SynodClient {
 
   /** The seq the next {@link propose} without a `seq` option will use. */
   get nextSeq(): number {
-    return this.seq;
+    return this.seqs.nextSeq;
   }
 
   /** True once {@link close} was called. */
@@ -195,7 +206,16 @@ export class SynodClient {
    * - {@link SynodOutcomeUnknownError} when an attempt may have reached a proposer: the value
    *   may or may not be chosen. Retry with {@link retry} (or `propose(payload, { seq })`);
    * - {@link SynodAbortedError} when the signal aborted or the client closed
-   *   (its `outcomeUnknown` says whether to retry as above).
+   *   (its `outcomeUnknown` says whether to retry as above);
+   * - {@link SynodStaleSeqError} at once for an explicit `seq` more than `SEQ_WINDOW` below
+   *   {@link nextSeq}: nothing was proposed and the command's outcome stays unknown;
+   * - {@link SynodTimeoutError} when the proposal could not even start before its deadline
+   *   (below): nothing was proposed.
+   *
+   * Seq window: the client never starts a seq `SEQ_WINDOW` (1024) or more past its oldest
+   * proposal still in progress; a proposal beyond that waits (within its own deadline and
+   * signal) until the older ones settle. With this, a command answered `chosen` is always
+   * applied by the deduplicating readers of the log (see `SEQ_WINDOW`).
    */
   async propose(payload: string, opts: ProposeOptions = {}): Promise<Proposed> {
     this.checkOpen();
@@ -207,23 +227,30 @@ export class SynodClient {
     }
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     checkMs(timeoutMs, 'timeoutMs');
-    let seq: number;
-    if (opts.seq === undefined) {
-      seq = this.seq++;
-    } else {
-      checkUint(opts.seq, 'seq');
-      seq = opts.seq;
-      this.seq = Math.max(this.seq, seq + 1);
+    if (opts.seq !== undefined) checkSeq(opts.seq, 'seq');
+    const signal = anySignal([opts.signal, this.closing.signal]);
+    const deadline = Date.now() + timeoutMs;
+    // Started in this turn when the window allows (so that it can join this turn's batch).
+    let seq = this.seqs.tryStart(opts.seq);
+    let remainingMs = timeoutMs;
+    if (seq === undefined) {
+      seq = await this.seqs.wait(payload, opts.seq, timeoutMs, signal);
+      remainingMs = Math.max(1, deadline - Date.now());
     }
-    const cmd = { clientId: this.clientId, seq, payload };
-    return proposeCommand(this.context(), cmd, timeoutMs,
-      anySignal([opts.signal, this.closing.signal]));
+    try {
+      return await proposeCommand(this.context(), { clientId: this.clientId, seq, payload },
+        remainingMs, signal);
+    } finally {
+      this.seqs.finish(seq);
+    }
   }
 
   /**
    * Retries a command whose outcome was unknown ({@link SynodOutcomeUnknownError} carries
    * everything needed). The command must belong to this client id: to retry from another
-   * process, connect with the same `clientId` first.
+   * process, connect with the same `clientId` first. A seq more than `SEQ_WINDOW` (1024) below
+   * {@link nextSeq} is refused at once with {@link SynodStaleSeqError} (nothing is proposed):
+   * its outcome stays unknown, and only the log can tell whether it was decided.
    */
   retry(
     cmd: CommandId & { readonly payload: string },
@@ -368,7 +395,7 @@ function checkOptions(o: SynodClientOptions): void {
     throw new RangeError(`clientId must be 1 to ${MAX_CLIENT_ID} characters of [A-Za-z0-9_-], ` +
       `got ${JSON.stringify(o.clientId)}`);
   }
-  if (o.nextSeq !== undefined) checkUint(o.nextSeq, 'nextSeq');
+  if (o.nextSeq !== undefined) checkSeq(o.nextSeq, 'nextSeq');
   if (o.timeoutMs !== undefined) checkMs(o.timeoutMs, 'timeoutMs');
   if (o.batching !== undefined && typeof o.batching !== 'boolean') {
     throw new TypeError(`batching must be true or false, got ${JSON.stringify(o.batching)}`);

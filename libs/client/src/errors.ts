@@ -22,6 +22,11 @@ export const SynodErrorCode = {
   Aborted: 'ABORTED',
   /** An elected candidate's lease can no longer be confirmed (or it resigned): stop leading. */
   LeaseLost: 'LEASE_LOST',
+  /**
+   * A retry (an explicit seq) lies too far below the client's next seq to be proposed safely:
+   * refused, nothing was proposed, the command's outcome stays unknown (read the log).
+   */
+  StaleSeq: 'STALE_SEQ',
 } as const;
 export type SynodErrorCode = (typeof SynodErrorCode)[keyof typeof SynodErrorCode];
 
@@ -93,6 +98,32 @@ export class SynodOutcomeUnknownError extends SynodError implements CommandId {
   }
 }
 
+/**
+ * `retry()` / `propose(p, { seq })` of a seq more than the client's seq window (`SEQ_WINDOW`,
+ * 1024) below its next seq: refused at once, nothing was proposed and nothing changed. Such a
+ * seq could be chosen and yet be skipped by every application (the deduplicator's floor may
+ * have passed it), so the client never proposes it again. The command's outcome stays
+ * unknown: read the log to find out whether `(clientId, seq)` was decided (and applied).
+ */
+export class SynodStaleSeqError extends SynodError implements CommandId {
+  override readonly name: string = 'SynodStaleSeqError';
+  readonly clientId: string;
+  readonly seq: number;
+  /** The client's next seq when the retry was refused. */
+  readonly nextSeq: number;
+  constructor(cmd: CommandId, nextSeq: number, window: number) {
+    super(SynodErrorCode.StaleSeq,
+      `cannot retry ${cmd.clientId}#${cmd.seq}: this client has started seqs up to ` +
+      `${nextSeq - 1}, more than ${window} past it, so a retry might be chosen and still be ` +
+      'skipped by every application as a duplicate; nothing was proposed. The outcome of ' +
+      `${cmd.clientId}#${cmd.seq} stays unknown: read the log (read/watch, look for the ` +
+      'command and its dups marks) to find out whether it was decided');
+    this.clientId = cmd.clientId;
+    this.seq = cmd.seq;
+    this.nextSeq = nextSeq;
+  }
+}
+
 /** Proposers answered "overloaded" until the deadline; the command is not queued anywhere. */
 export class SynodOverloadedError extends SynodError implements CommandId {
   override readonly name: string = 'SynodOverloadedError';
@@ -105,7 +136,11 @@ export class SynodOverloadedError extends SynodError implements CommandId {
   }
 }
 
-/** A read (or status) got no answer before its deadline, though someone listens. */
+/**
+ * A read (or status) got no answer before its deadline, though someone listens; or a new
+ * proposal could not even start before its deadline because the client's seq window was full
+ * (`SEQ_WINDOW`): then nothing was proposed.
+ */
 export class SynodTimeoutError extends SynodError {
   override readonly name: string = 'SynodTimeoutError';
   constructor(message: string, options?: { cause?: unknown }) {

@@ -14,6 +14,7 @@ export {
   type SynodClientOptions,
 } from './client.js';
 export { ATTEMPT_TIMEOUT_MS, type Proposed } from './propose.js';
+export { SEQ_WINDOW } from './seq-window.js';
 export {
   type ClusterStatus,
   parseServiceStatus,
@@ -41,6 +42,7 @@ export {
   SynodOverloadedError,
   SynodProtocolError,
   SynodRejectedError,
+  SynodStaleSeqError,
   SynodTimeoutError,
   SynodUnavailableError,
 } from './errors.js';

@@ -71,6 +71,18 @@ export function checkUint(n: number, what: string): void {
   }
 }
 
+/**
+ * Throws a RangeError unless `n` is a seq: a safe integer of at least 1. Seq 0 is refused: the
+ * deduplicators that apply the log count every seq up to their floor, which starts at 0, as
+ * seen, so a command with seq 0 would be chosen and never applied.
+ */
+export function checkSeq(n: number, what: string): void {
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new RangeError(`${what} must be a safe integer of at least 1 (seqs start at 1: ` +
+      `seq 0 counts as already seen when the log is applied), got ${String(n)}`);
+  }
+}
+
 /** Throws a RangeError unless `ms` is a positive finite number of milliseconds. */
 export function checkMs(ms: number, what: string): void {
   if (!Number.isFinite(ms) || ms <= 0) {

@@ -181,7 +181,8 @@ export function decodeLogEvent(bytes: Uint8Array, limits?: Partial<Limits>): Log
 
 /**
  * Decodes a propose batch, or throws {@link DecodeError}: 1 to {@link MAX_PROPOSE_BATCH}
- * commands, each valid under `limits`, no command twice, and traces (if any) one per command.
+ * commands, each valid under `limits` with a seq of at least 1 (as in a `request`), no command
+ * twice, and traces (if any) one per command.
  */
 export function decodeProposeBatch(bytes: Uint8Array, limits?: Partial<Limits>): ProposeBatch {
   const lim = resolveLimits(limits);
@@ -191,7 +192,7 @@ export function decodeProposeBatch(bytes: Uint8Array, limits?: Partial<Limits>):
   if (arr.length === 0) F.fail(DecodeReason.BadField, 'cmds', 'a batch holds at least one command');
   const seen = new Set<string>();
   const cmds = arr.map((c, i) => {
-    const cmd = F.readCommand(c, `cmds[${i}]`, lim);
+    const cmd = F.readClientCommand(c, `cmds[${i}]`, lim); // seq >= 1, as in a request
     // A batched command is stepped as a `request` from its client: the id must be one that a
     // single request could carry as its sender (a node id's length, not just a client id's).
     if (cmd.clientId.length > lim.maxNodeIdLength) {

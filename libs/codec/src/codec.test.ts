@@ -182,6 +182,33 @@ describe('ids and text', () => {
     JSON.stringify({ v: 1, type: 'request', from: 'c1', cmd: { clientId: 'c1', seq: 1,
       payload: '', ...cmd } });
 
+  it('a client request with seq 0 is refused (BAD_FIELD at cmd.seq); stored values with seq 0 ' +
+    'still decode', () => {
+    expect(outcome(request({ seq: 1 }))).toBe('OK');
+    expect(outcome(request({ seq: 0 }))).toBe('BAD_FIELD');
+    expect(outcome(request({ seq: -0 }))).toBe('BAD_FIELD');
+    const r = tryDecode(utf8(request({ seq: 0 })));
+    expect(r.ok ? null : r.error.path).toBe('cmd.seq');
+    // A forwarded request too: it carries the client's command.
+    expect(outcome(JSON.stringify({ v: 1, type: 'request', from: 'p2', to: 'p1',
+      cmd: { clientId: 'c1', seq: 0, payload: '' } }))).toBe('BAD_FIELD');
+    // Whatever the log already holds keeps decoding, and a response may name seq 0.
+    const value = { kind: 'cmds', cmds: [{ clientId: 'c1', seq: 0, payload: 'old' }] };
+    expect(outcome(JSON.stringify({ v: 1, type: 'accept', from: 'p1', ballot: B, slot: 3,
+      value }))).toBe('OK');
+    expect(outcome(JSON.stringify({ v: 1, type: 'accepted', from: 'a1', ballot: B, slot: 3,
+      value }))).toBe('OK');
+    expect(outcome(JSON.stringify({ v: 1, type: 'chosen', from: 'p1', ballot: B, slot: 3,
+      value }))).toBe('OK');
+    expect(outcome(JSON.stringify({ v: 1, type: 'promise', from: 'a1', to: 'p1', ballot: B,
+      fromSlot: 0, accepted: [{ slot: 3, ballot: B, value }] }))).toBe('OK');
+    expect(outcome(JSON.stringify({ v: 1, type: 'response', from: 'p1', to: 'c1',
+      clientId: 'c1', seq: 0, outcome: { status: 'overloaded' } }))).toBe('OK');
+    // And a process never sends such a request: encode validates with the same rules.
+    expect(() => encode({ type: 'request', from: 'c1',
+      cmd: { clientId: 'c1', seq: 0, payload: '' } })).toThrow(EncodeError);
+  });
+
   it('client ids may be up to 128 characters', () => {
     expect(outcome(request({ clientId: 'c'.repeat(128) }))).toBe('OK');
     expect(outcome(request({ clientId: 'c'.repeat(129) }))).toBe('LIMIT');

@@ -114,7 +114,7 @@ describe('propose batch: round trip', () => {
 });
 
 describe('propose batch: every refusal, with its reason and path', () => {
-  const many = (n: number): Command[] => Array.from({ length: n }, (_, i) => cmd(i));
+  const many = (n: number): Command[] => Array.from({ length: n }, (_, i) => cmd(i + 1));
 
   it.each([
     ['no commands', batchJson({ cmds: [] }), 'BAD_FIELD at cmds'],
@@ -129,6 +129,10 @@ describe('propose batch: every refusal, with its reason and path', () => {
       'BAD_FIELD at cmds[1]'],
     ['a negative seq', batchJson({ cmds: [cmd(1), { ...cmd(2), seq: -1 }] }),
       'BAD_FIELD at cmds[1].seq'],
+    // Seq 0 counts as already seen when the log is applied: chosen, it would never take effect.
+    ['seq 0', batchJson({ cmds: [cmd(1), { ...cmd(2), seq: 0 }] }), 'BAD_FIELD at cmds[1].seq'],
+    ['seq -0', utf8('{"v":1,"cmds":[{"clientId":"c1","seq":-0,"payload":"x"}]}'),
+      'BAD_FIELD at cmds[0].seq'],
     ['a seq past 2^53 - 1', batchJson({ cmds: [{ ...cmd(1), seq: 2 ** 53 }] }),
       'BAD_FIELD at cmds[0].seq'],
     ['a fractional seq', batchJson({ cmds: [{ ...cmd(1), seq: 1.5 }] }),

@@ -145,7 +145,7 @@ function readMessage(o: Obj, lim: Limits, envelope: boolean): Message {
       return readCatchup(from, o);
     case 'request': {
       const to = readOptionalTo(o, lim);
-      const cmd = readCommand(o.cmd, 'cmd', lim);
+      const cmd = readClientCommand(o.cmd, 'cmd', lim);
       return to === undefined ? { type: t, from, cmd } : { type: t, from, to, cmd };
     }
     case 'response':
@@ -233,6 +233,23 @@ function readCommand(x: unknown, at: string, lim: Limits): Command {
     seq: readUint(o.seq, at, 'seq'),
     payload: readPayload(o.payload, at, lim),
   };
+}
+
+/**
+ * A command as a client sends it (a `request`, a propose batch): a command, and its seq at
+ * least 1. Deduplicators count every seq up to a client's floor, which starts at 0, as seen, so
+ * a command with seq 0 would be chosen, answered `chosen` and never applied: it is refused
+ * before anything is proposed. Values already in the log (accept, accepted, chosen, promise)
+ * are read with {@link readCommand}, which keeps decoding whatever is stored.
+ */
+function readClientCommand(x: unknown, at: string, lim: Limits): Command {
+  const cmd = readCommand(x, at, lim);
+  if (cmd.seq < 1) {
+    fail(DecodeReason.BadField, join(at, 'seq'),
+      'a client command\'s seq is at least 1 (seq 0 counts as already seen when the log is ' +
+      'applied, so it would never take effect)');
+  }
+  return cmd;
 }
 
 function readEntries(x: unknown, at: string, lim: Limits): AcceptedEntry[] {
@@ -408,5 +425,5 @@ function fail(reason: DecodeReason, path: string, detail: string): never {
  */
 export const fieldReaders = {
   readValue, readUint, readObj, readArray, readNodeId, checkKeys, own, fail, readCommand,
-  readOutcome,
+  readClientCommand, readOutcome,
 };

@@ -1,4 +1,11 @@
 /**
+ * Default per-client window of a {@link Deduplicator}: past this many seqs seen above a gap the
+ * floor jumps past it. Clients keep every seq they can still get acknowledged well within it
+ * (`SEQ_WINDOW` of `@synod/client`).
+ */
+export const DEDUPE_WINDOW = 4096;
+
+/**
  * Exactly-once effects on top of at-most-once... per slot. Paxos may choose one client command
  * in two slots (a retry that raced a leader change lands twice), so the application applies the
  * log through a Deduplicator: the first copy of a `(clientId, seq)` takes effect, later copies
@@ -33,7 +40,7 @@ export class Deduplicator {
    *   {@link DEDUPE_MAX_SEQS}, at least `window + 1`).
    */
   constructor(
-    private readonly window = 4096,
+    private readonly window = DEDUPE_WINDOW,
     bounds: { readonly maxClients?: number; readonly maxSeqs?: number } = {},
   ) {
     this.maxClients = bounds.maxClients ?? DEDUPE_MAX_CLIENTS;

@@ -70,6 +70,10 @@ export const commandArb: fc.Arbitrary<Command> = rec({
   payload: payloadArb,
 });
 
+/** A valid command as a client sends it (a request, a propose batch): seq at least 1. */
+export const clientCommandArb: fc.Arbitrary<Command> = commandArb
+  .map((c) => (c.seq === 0 ? { ...c, seq: 1 } : c));
+
 /** A valid value: a no-op or a batch of 1 to 5 commands, with or without a leader stamp. */
 export const valueArb: fc.Arbitrary<Value> = fc.oneof(
   fc.constant<Value>({ kind: 'noop' }),
@@ -137,7 +141,7 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.tuple(nodeIdArb, rangeArb)
     .map(([from, [fromSlot = 0, toSlot = 0]]): Message =>
       ({ type: 'catchup', from, fromSlot, toSlot })),
-  fc.tuple(nodeIdArb, optTo, commandArb)
+  fc.tuple(nodeIdArb, optTo, clientCommandArb)
     .map(([from, to, cmd]): Message =>
       to === undefined ? { type: 'request', from, cmd } : { type: 'request', from, to, cmd }),
   rec({
@@ -154,7 +158,7 @@ export const traceparentArb: fc.Arbitrary<string> = fc.tuple(hex(2), hex(32), he
 
 /** A valid propose batch: 1 to 8 commands with distinct `clientId#seq`, traces or not. */
 export const proposeBatchArb: fc.Arbitrary<ProposeBatch> = fc
-  .uniqueArray(commandArb.filter((c) => c.clientId.length <= 64),
+  .uniqueArray(clientCommandArb.filter((c) => c.clientId.length <= 64),
     { minLength: 1, maxLength: 8, selector: (c) => commandKey(c) })
   .chain((cmds) => fc.option(fc.array(fc.option(traceparentArb),
     { minLength: cmds.length, maxLength: cmds.length }), { nil: undefined })

@@ -9,6 +9,8 @@ import { DEFAULT_LIMITS, type Limits } from '../limits.js';
 type Schema =
   | 'tag'
   | 'uint'
+  /** A client command's seq: a uint of at least 1 (requests and propose batches). */
+  | 'seq1'
   | 'node'
   | 'client'
   | 'payload'
@@ -18,6 +20,8 @@ type Schema =
 
 const ballot: Schema = { fields: { round: 'uint', proposer: 'node', incarnation: 'uint' } };
 const command: Schema = { fields: { clientId: 'client', seq: 'uint', payload: 'payload' } };
+/** A command as a client sends it: seq at least 1 (a stored value may hold any seq). */
+const clientCommand: Schema = { fields: { clientId: 'client', seq: 'seq1', payload: 'payload' } };
 
 /** Values and outcomes are unions keyed by one field. */
 const VALUE_VARIANTS: Record<string, Schema> = {
@@ -79,7 +83,7 @@ const MESSAGES: Record<string, Schema> = {
   progress: { fields: { v: 'uint', type: 'tag', from: 'node', nextSlot: 'uint' } },
   catchup: { fields: { v: 'uint', type: 'tag', from: 'node', fromSlot: 'uint', toSlot: 'uint' } },
   request: {
-    fields: { v: 'uint', type: 'tag', from: 'node', to: 'node', cmd: command },
+    fields: { v: 'uint', type: 'tag', from: 'node', to: 'node', cmd: clientCommand },
     optional: ['to'],
   },
   response: {
@@ -107,6 +111,7 @@ function check(x: unknown, s: Schema, lim: Limits): boolean {
   }
   if (s === 'tag') return typeof x === 'string'; // matched against the variants already
   if (s === 'uint') return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  if (s === 'seq1') return typeof x === 'number' && Number.isSafeInteger(x) && x >= 1;
   if (s === 'node' || s === 'client') {
     const max = s === 'node' ? lim.maxNodeIdLength : lim.maxClientIdLength;
     return typeof x === 'string' && x.length >= 1 && x.length <= max && /^[\w-]+$/.test(x);
@@ -207,7 +212,7 @@ export function batchOracle(bytes: Uint8Array, lim: Limits = DEFAULT_LIMITS): un
   if (x === null) return null;
   const cmds = x['cmds'];
   if (!Array.isArray(cmds) || cmds.length < 1 || cmds.length > BATCH_MAX) return null;
-  if (!cmds.every((c) => check(c, command, lim))) return null;
+  if (!cmds.every((c) => check(c, clientCommand, lim))) return null;
   // Each command becomes a request from its client: its id must fit a sender (node id) token.
   if (!cmds.every((c: { clientId: string }) => c.clientId.length <= lim.maxNodeIdLength)) {
     return null;
