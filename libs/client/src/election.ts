@@ -18,6 +18,7 @@ import {
   SynodLeaseLostError,
   SynodOutcomeUnknownError,
   SynodProtocolError,
+  SynodStaleSeqError,
 } from './errors.js';
 import type { Proposed } from './propose.js';
 import { anySignal, backoffMs, sleep } from './time.js';
@@ -214,7 +215,10 @@ async function decide(host: ElectionHost, view: ElectionView, cmd: ElectionComma
         seq = e.seq;
         continue;
       }
-      if (!(e instanceof SynodError) || e instanceof SynodProtocolError) throw e;
+      // A retry too old to send (the client went more than its seq window past it): its outcome
+      // stays unknown, and the caller hears so rather than a retry loop that cannot succeed.
+      if (!(e instanceof SynodError) || e instanceof SynodProtocolError ||
+        e instanceof SynodStaleSeqError) throw e;
       await sleep(backoffMs(++failures, 50, 1000), signal);
     }
   }
