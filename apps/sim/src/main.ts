@@ -6,7 +6,9 @@ import { Worker } from 'node:worker_threads';
 import { PLANTED_BUGS, type PlantedBug } from '@synod/protocol';
 import { describeSwarm, runSeed, type TraceEvent } from '@synod/testing';
 import { type Chunk, runChunk } from './sim.worker.js';
-import { emptyTotals, mergeTotals, recoveryQuantile, type Totals } from './stats.js';
+import {
+  checkFailure, emptyTotals, mergeTotals, recoveryQuantile, type Totals,
+} from './stats.js';
 
 const HELP = `synod sim: run the Paxos cores in a seeded, fault-injecting simulator
 
@@ -229,25 +231,11 @@ function report(a: Args, t: Totals, secs: number): number {
     }
   }
   if (!a.check) return 0;
-  if (a.mutant !== null) {
-    if (t.violatingSeeds > 0) return 0;
-    process.stderr.write(`FAIL: mutant ${a.mutant} was not caught in ${t.seeds} seeds\n`);
-    return 1;
-  }
-  if (t.violatingSeeds > 0) {
-    process.stderr.write(`FAIL: ${t.violatingSeeds} seeds violated safety\n`);
-    return 1;
-  }
-  if (t.unsendable > 0) {
-    // A core put more in one message than the wire carries: its byte bounds are wrong.
-    process.stderr.write(`FAIL: ${t.unsendable} messages too large for the simulated wire\n`);
-    return 1;
-  }
-  if (liveRate < a.minLive) {
-    process.stderr.write(`FAIL: liveness in ${liveRate.toFixed(3)}% of seeds < ${a.minLive}%\n`);
-    return 1;
-  }
-  return 0;
+  const failure = checkFailure(
+    { seeds: a.seeds, mutant: a.mutant, minLive: a.minLive }, t);
+  if (failure === null) return 0;
+  process.stderr.write(`FAIL: ${failure}\n`);
+  return 1;
 }
 
 async function main(): Promise<number> {

@@ -110,3 +110,35 @@ export function recoveryQuantile(t: Totals, q: number): number | null {
   }
   return t.recovery.length - 1;
 }
+
+/** What `--check` looks at: the run asked for, and whether it replays a planted bug. */
+export interface CheckRun {
+  /** Seeds asked for (`--seeds`; 1 for `--seed`). */
+  readonly seeds: number;
+  /** The planted bug switched on, or null. */
+  readonly mutant: string | null;
+  /** Least share of live seeds, in percent. */
+  readonly minLive: number;
+}
+
+/**
+ * The verdict of `--check` on `t`: null when the run passes, else why it fails. Without a
+ * mutant a run passes only when it ran every seed asked for, with no safety violation, no
+ * message too large for the wire and at least `minLive`% of seeds live; with one, when some
+ * seed caught it (the run stops at the first that does).
+ */
+export function checkFailure(run: CheckRun, t: Totals): string | null {
+  if (run.mutant !== null) {
+    return t.violatingSeeds > 0 ? null
+      : `mutant ${run.mutant} was not caught in ${t.seeds} seeds`;
+  }
+  if (t.seeds !== run.seeds) return `ran ${t.seeds} seeds of the ${run.seeds} asked for`;
+  if (t.violatingSeeds > 0) return `${t.violatingSeeds} seeds violated safety`;
+  // A core put more in one message than the wire carries: its byte bounds are wrong.
+  if (t.unsendable > 0) return `${t.unsendable} messages too large for the simulated wire`;
+  const liveRate = t.seeds === 0 ? 0 : (100 * (t.seeds - t.notLiveSeeds)) / t.seeds;
+  if (liveRate < run.minLive) {
+    return `liveness in ${liveRate.toFixed(3)}% of seeds < ${run.minLive}%`;
+  }
+  return null;
+}
