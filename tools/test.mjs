@@ -255,6 +255,9 @@ function projectRows(projects, tasks) {
       if (report === undefined) row.problems.push('no Jest JSON results');
       else {
         row.jest = jestCounts(report);
+        // A project with a test target runs at least one suite: none means its tests were not
+        // found (a renamed folder, a broken testMatch), not that they passed.
+        if (row.jest.suites === 0) row.problems.push('no test suites ran');
         const shown = row.jest.failed + row.jest.brokenSuites.length;
         if (!OK_STATUSES.has(row.status.test) && shown === 0) {
           row.problems.push(`test task ${row.status.test} with no failed test in its JSON`);

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { type BenchOptions, HELP, parseBenchArgs } from './args.js';
@@ -213,7 +213,15 @@ function smokeProblems(results: readonly LevelResult[], files: readonly string[]
       }
     }
   }
-  if (files.length < 2) problems.push('result files missing');
+  for (const f of files) {
+    let size = 0;
+    try {
+      size = statSync(f).size;
+    } catch {
+      // missing: size stays 0
+    }
+    if (size === 0) problems.push(`result file missing or empty: ${f}`);
+  }
   return problems;
 }
 

@@ -58,9 +58,9 @@ test('a second npm start on one data directory is refused; SIGHUP stops all', as
     process.kill(first.pid, 'SIGHUP');
     expect((await first.exited).code).toBe(0);
     for (const port of redisPorts) expect(await probeTcp('127.0.0.1', port)).toBeUndefined();
-    for (const s of info.services) {
-      if (s.pid !== null) expect(() => process.kill(s.pid as number, 0)).toThrow();
-    }
+    const pids = info.services.flatMap((s) => (s.pid === null ? [] : [s.pid]));
+    expect(pids.length).toBe(info.services.length);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
   } finally {
     if (first.running()) await first.stop();
   }

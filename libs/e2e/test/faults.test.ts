@@ -68,7 +68,7 @@ describe('faults on real processes', () => {
     await noAckLost();
   });
 
-  test("an acceptor's Redis is killed (-9) and restarted with AOF always: no promise lost",
+  test("an acceptor's Redis is killed (-9, a process crash) and restarted: no promise lost",
     async () => {
       const before = await acceptorState(cluster, 'a1');
       await cluster.node('a1').redis?.kill('SIGKILL');
