@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { AcceptorCore, type AcceptorDurableState } from '@synod/protocol';
 import {
   commonConfig,
@@ -24,6 +26,15 @@ const config = {
     help: 'true only on the very first start of a new acceptor: an empty Redis is then a new ' +
       'member, not a lost memory',
     default: false, parse: parsers.bool, example: 'true',
+  },
+  initFile: {
+    name: 'SYNOD_ACCEPTOR_INIT_RECORD',
+    help: 'a file on storage that outlives the acceptor\'s Redis data: while it does not exist ' +
+      'the acceptor may initialise an empty Redis (as SYNOD_ACCEPTOR_INIT=true), and it ' +
+      'creates it once its marker is written, so that a Redis wiped later is refused, not ' +
+      'taken for a new member (for stacks that cannot unset SYNOD_ACCEPTOR_INIT after the ' +
+      'first start); empty: not used',
+    default: '', parse: parsers.text, example: '/var/lib/synod/initialised',
   },
   allowNonDurable: {
     name: 'SYNOD_DEV_ALLOW_NONDURABLE',
@@ -70,6 +81,11 @@ void runService({
   healthPort: (c) => c.healthPort,
   logLevel: (c) => c.logLevel,
   logMixin: traceLogFields,
+  check: (c) => (c.init && c.initFile !== '' ? [
+    'SYNOD_ACCEPTOR_INIT=true and SYNOD_ACCEPTOR_INIT_RECORD are both set: SYNOD_ACCEPTOR_INIT ' +
+    'initialises an empty Redis on every start, which defeats the file. Set only ' +
+    'SYNOD_ACCEPTOR_INIT_RECORD=/var/lib/synod/initialised',
+  ] : []),
   async start(c, log) {
     const telemetry = await startTelemetry({
       serviceName: 'synod-acceptor', role: 'acceptor', nodeId: c.nodeId, cluster: c.cluster,
@@ -79,11 +95,28 @@ void runService({
       log.warn({}, '!!! SYNOD_DEV_ALLOW_NONDURABLE is set: votes may be lost on a crash; ' +
         'never use this in production !!!');
     }
+    const firstStart = c.initFile !== '' && !existsSync(c.initFile);
+    if (firstStart) {
+      log.info({ initFile: c.initFile }, 'no init file yet: an empty Redis is taken for a new ' +
+        'member this time');
+    }
     const store = new RedisAcceptorStore({
-      url: c.redisUrl, cluster: c.cluster, acceptorId: c.nodeId, init: c.init,
+      url: c.redisUrl, cluster: c.cluster, acceptorId: c.nodeId, init: c.init || firstStart,
       allowNonDurable: c.allowNonDurable,
     });
+    /** Records that this acceptor's marker exists: from now on an empty Redis is amnesia. */
+    const recordInit = (): void => {
+      if (!firstStart) return;
+      try {
+        mkdirSync(dirname(c.initFile), { recursive: true });
+        writeFileSync(c.initFile, `${c.nodeId} initialised ${new Date().toISOString()}\n`);
+      } catch (e) {
+        log.error({ err: e, initFile: c.initFile }, 'cannot write SYNOD_ACCEPTOR_INIT_RECORD: a ' +
+          'Redis wiped later would be taken for a new member; make the path writable');
+      }
+    };
     const loaded = await loadState(store, log);
+    if ('state' in loaded) recordInit();
     const transport = await connectService('acceptor', c, log);
     let voting: Voting | null = null;
     let markerCheck: NodeJS.Timeout | null = null;
@@ -158,6 +191,7 @@ void runService({
           if (stopped) return;
           refusal = null;
           log.info({}, 'durable state loaded on a later attempt');
+          recordInit();
           begin(state);
         }, (e: unknown) => {
           if (stopped) return;

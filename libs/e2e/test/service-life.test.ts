@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, type NatsServer, spawnService, startNats, startRedis } from '@synod/testing';
@@ -107,4 +108,48 @@ describe('an acceptor whose Redis is not there', () => {
       rmSync(redisDir, { recursive: true, force: true });
     }
   }, 90_000);
+});
+
+describe('SYNOD_ACCEPTOR_INIT_RECORD', () => {
+  test('the first start initialises an empty Redis and records it; after a wipe the restarted ' +
+    'acceptor refuses (AMNESIA) instead of starting over', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'synod-life-state-'));
+    const initFile = join(state, 'sub', 'initialised');
+    const redis = await startRedis();
+    const env = {
+      SYNOD_NODE_ID: 'a1', NATS_URL: nats.url, SYNOD_HEALTH_PORT: '0',
+      SYNOD_CLUSTER: `init${process.pid}`, OTEL_SDK_DISABLED: 'true', REDIS_URL: redis.url,
+      SYNOD_ACCEPTOR_INIT_RECORD: initFile, SYNOD_MARKER_CHECK_MS: '200',
+    };
+    try {
+      const first = await spawnService(process.execPath, [acceptorMain], env);
+      await first.waitForLine(/acceptor voting/);
+      expect(readFileSync(initFile, 'utf8')).toMatch(/^a1 initialised /);
+      const port = new URL(redis.url).port;
+      execFileSync('redis-cli', ['-p', port, 'FLUSHALL']);
+      const exit = await first.exited;
+      expect(exit.code).toBe(1);
+      expect(first.output()).toMatch(/Redis lost this acceptor's state/);
+      const again = await spawnService(process.execPath, [acceptorMain], env);
+      try {
+        await again.waitForLine(/"code":"AMNESIA".*NOT VOTING/);
+        expect(again.output()).not.toMatch(/acceptor voting/);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await redis.stop();
+      rmSync(state, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test('with SYNOD_ACCEPTOR_INIT=true as well it refuses to start, naming both (exit 78)',
+    async () => {
+      const p = await spawnService(process.execPath, [acceptorMain], {
+        SYNOD_NODE_ID: 'a1', NATS_URL: nats.url, SYNOD_ACCEPTOR_INIT: 'true',
+        SYNOD_ACCEPTOR_INIT_RECORD: '/tmp/x', OTEL_SDK_DISABLED: 'true',
+      });
+      expect((await p.exited).code).toBe(78);
+      expect(p.output()).toMatch(/SYNOD_ACCEPTOR_INIT=true and SYNOD_ACCEPTOR_INIT_RECORD are both/);
+    });
 });
