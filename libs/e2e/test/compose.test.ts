@@ -174,6 +174,16 @@ describe('the compose stack, run for real', () => {
     }
   });
 
+  test('each acceptor recorded on its state volume that it was initialised (so that a wiped ' +
+    'Redis is refused later, not taken for a new member)', async () => {
+    for (const id of ['a1', 'a2', 'a3']) {
+      const r = await compose(
+        ['exec', '-T', `acceptor-${id}`, 'cat', '/var/lib/synod/initialised']);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(new RegExp(`^${id} initialised `, 'm'));
+    }
+  });
+
   test('NATS in the stack refuses a client without the password', async () => {
     await expect(SynodClient.connect({ servers: natsUrl, timeoutMs: 2000 }))
       .rejects.toBeInstanceOf(SynodConnectError);
