@@ -97,6 +97,45 @@ maybe.each(OVERLAYS)('infra/k8s/overlays/%s', (overlay) => {
     expect(ports).not.toMatch(/6379/);
   });
 
+  test('a pod that mounts a Secret readable by its group only runs with that group ' +
+    '(fsGroup), so its non-root user can read the files', () => {
+    for (const w of ws) {
+      const closed = (w.pod.volumes ?? []).some((v) => v.secret !== undefined &&
+        ((v.secret.defaultMode ?? 0o644) & 0o004) === 0);
+      if (!closed) continue;
+      expect([w.name, w.pod.securityContext?.fsGroup])
+        .toEqual([w.name, w.pod.securityContext?.runAsGroup ?? w.pod.securityContext?.runAsUser]);
+    }
+    expect(ws.filter((w) => (w.pod.volumes ?? []).some((v) => v.secret !== undefined)).length)
+      .toBeGreaterThanOrEqual(3);
+  });
+
+  test('the autoscalers own the proposer and learner counts (no replicas for apply to reset)',
+    () => {
+      for (const name of ['synod-proposer', 'synod-learner']) {
+        const w = ws.find((x) => x.name === name) as Workload;
+        expect([name, (w.obj['spec'] as { replicas?: number }).replicas])
+          .toEqual([name, undefined]);
+        expect(objs.some((o) => o.kind === 'HorizontalPodAutoscaler' &&
+          (o['spec'] as { scaleTargetRef: { name: string } }).scaleTargetRef.name === name))
+          .toBe(true);
+      }
+    });
+
+  test('an acceptor initialises an empty Redis only as its explicit first start: never on ' +
+    'every start', () => {
+    expect(configData('synod-acceptor-bootstrap')['SYNOD_ACCEPTOR_INIT']).toBe('false');
+    const c = container(acceptors, 'acceptor');
+    const record = envOf(c, 'SYNOD_ACCEPTOR_INIT_RECORD');
+    if (overlay === 'dev') {
+      // Dev: the record on the acceptor's own volume says whether it was initialised.
+      expect(record).toBe('/var/lib/synod/initialised');
+      expect(c.volumeMounts?.find((m) => m.mountPath === '/var/lib/synod')?.name).toBe('data');
+    } else {
+      expect(record).toBeUndefined();
+    }
+  });
+
   test('the PodDisruptionBudget keeps a majority of the acceptors', () => {
     const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget' &&
       selects((o['spec'] as { selector?: { matchLabels?: Record<string, string> } }).selector,
