@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, type NatsServer, spawnService, startNats, startRedis } from '@synod/testing';
@@ -49,6 +50,29 @@ describe('configuration checked across variables', () => {
 });
 
 describe('stop signals', () => {
+  test('a stop asked for while the service is still starting ends it at once (exit 0)',
+    async () => {
+      // A Redis that accepts connections and never answers: the acceptor's start waits on it.
+      const silent = createServer(() => undefined);
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+      const port = (silent.address() as AddressInfo).port;
+      try {
+        const a = await spawnService(process.execPath, [acceptorMain], {
+          SYNOD_NODE_ID: 'a1', NATS_URL: nats.url, SYNOD_HEALTH_PORT: '0',
+          REDIS_URL: `redis://127.0.0.1:${port}`, OTEL_SDK_DISABLED: 'true',
+        });
+        await new Promise((r) => setTimeout(r, 700));
+        expect(a.output()).not.toMatch(/synod-acceptor started/);
+        // Handled (exit 0), not the default action (killed by the signal; and as PID 1 in a
+        // container, ignored until the grace period ends).
+        process.kill(a.pid, 'SIGTERM');
+        expect((await a.exited).code).toBe(0);
+        expect(a.output()).toMatch(/stop requested while starting: exiting/);
+      } finally {
+        silent.close();
+      }
+    }, 20_000);
+
   test('Ctrl-C then the supervisor\'s SIGTERM is one graceful stop (exit 0)', async () => {
     const p = await proposer({});
     await p.waitForLine(/synod-proposer started/);

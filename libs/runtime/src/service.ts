@@ -69,6 +69,14 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
   });
   let running: RunningService;
   let health: HealthServer;
+  // A stop asked for while starting (a learner replaying a long log, an acceptor waiting for
+  // its Redis): nothing is served yet, so leave at once rather than after the grace period.
+  const early = (signal: string): void => {
+    log.info({ signal }, 'stop requested while starting: exiting');
+    process.exit(0);
+  };
+  const earlySignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const sig of earlySignals) process.on(sig, early);
   try {
     running = await def.start(config, log);
     health = await startHealthServer(running.health, def.healthPort(config));
@@ -78,6 +86,7 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
     setTimeout(() => process.exit(1), 100).unref();
     return;
   }
+  for (const sig of earlySignals) process.off(sig, early);
   log.info({ healthPort: health.port }, `${def.name} started`);
   let stopping: string | null = null;
   let stoppingAt = 0;
