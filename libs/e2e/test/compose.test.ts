@@ -128,7 +128,7 @@ describe('the compose stack, run for real', () => {
     // One for every NATS user of the stack: acceptors, the proposer and learner pools, clients.
     const shape = clusterShape(readFileSync(join(root, 'infra/compose/synod.env'), 'utf8'));
     for (const v of natsPasswordVars(shape)) passwords[v] = randomPassword();
-    for (const id of ['A1', 'A2', 'A3', 'L1']) passwords[`SYNOD_REDIS_PASSWORD_${id}`] =
+    for (const id of ['A1', 'A2', 'A3', 'L1', 'L2']) passwords[`SYNOD_REDIS_PASSWORD_${id}`] =
       randomPassword();
     env = {
       ...engineEnv(), ...passwords, SYNOD_NATS_PORT: String(port), SYNOD_IMAGE_TAG: 'e2e',
@@ -168,7 +168,8 @@ describe('the compose stack, run for real', () => {
         kind: 'cmds', cmds: [{ clientId: r.clientId, seq: r.seq, payload: 'hello from compose' }],
       });
       const st = await cl.status();
-      expect(st.services.map((s) => s.id).sort()).toEqual(['a1', 'a2', 'a3', 'l1', 'p1', 'p2']);
+      expect(st.services.map((s) => s.id).sort())
+        .toEqual(['a1', 'a2', 'a3', 'l1', 'l2', 'p1', 'p2']);
     } finally {
       await cl.close();
     }
@@ -221,7 +222,7 @@ async function waitHealthy(compose: (a: readonly string[]) => Promise<Run>,
       '{{else}}none{{end}}', ...ids], env, 60_000);
     last = states.out.trim();
     const lines = last.split('\n').filter((l) => l !== '');
-    if (lines.length >= 11 && lines.every((l) => / running healthy$/.test(l))) return;
+    if (lines.length >= 13 && lines.every((l) => / running healthy$/.test(l))) return;
     if (Date.now() > deadline) {
       const logs = await compose(['logs', '--no-color', '--tail', '30']);
       throw new Error(`the stack is not healthy after 180 s:\n${last}\n${logs.out.slice(-6000)}`);
