@@ -1,5 +1,7 @@
 import type { SynodClient } from '@synod/client';
-import { compareMaybeBallots } from '@synod/protocol';
+import { decode } from '@synod/codec';
+import { type Ballot, compareBallots, compareMaybeBallots } from '@synod/protocol';
+import { connectNats } from '@synod/transport-nats';
 import type { LocalCluster } from '@synod/testing';
 import {
   acceptorState,
@@ -20,7 +22,9 @@ describe('faults on real processes', () => {
   const acked: Outcome[] = [];
 
   beforeAll(async () => {
-    cluster = await startCluster();
+    // Accepts to every acceptor (not thrifty), so that the acceptor killed below votes.
+    cluster = await startCluster({ roleEnv: { proposer: {
+      SYNOD_ELECTION_TICKS: '20', SYNOD_RETRY_TICKS: '10', SYNOD_THRIFTY: 'false' } } });
     cl = await client(cluster);
   });
   afterAll(async () => {
@@ -33,12 +37,36 @@ describe('faults on real processes', () => {
     expect(lostAcks(acked, await deliveredAll(cluster, acked))).toEqual([]);
   }
 
-  test('kill -9 of 1 of 3 acceptors under load: progress continues; after restart its ' +
-    'promise and votes are intact in Redis', async () => {
+  test('kill -9 of 1 of 3 acceptors under load: every promise and vote it sent is in its ' +
+    'Redis; progress continues; after restart they are intact', async () => {
+    // What a2 told the proposers, read off the bus: each of it must be durable at the kill.
+    const raw = await connectNats({ servers: cluster.natsUrl });
+    const sentVotes: { slot: number; ballot: Ballot }[] = [];
+    const sentPromises: Ballot[] = [];
+    const c = cluster.cluster;
+    const subs = [`synod.${c}.accepted.a2`, `synod.${c}.accepted.a2.*`,
+      `synod.${c}.promise.a2.*`].map((subject) => raw.subscribe(subject, (m) => {
+      const msg = decode(m.data);
+      if (msg.type === 'accepted') sentVotes.push({ slot: msg.slot, ballot: msg.ballot });
+      if (msg.type === 'promise') sentPromises.push(msg.ballot);
+    }));
+    await raw.flush();
     const load = proposeAll(cl, values('k1', 300), 8);
     await new Promise((r) => setTimeout(r, 150));
     await cluster.kill('a2', 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100)); // what was in flight on the bus arrives
+    for (const sub of subs) sub.unsubscribe();
+    await raw.close();
     const before = await acceptorState(cluster, 'a2');
+    expect(sentVotes.length).toBeGreaterThan(0);
+    for (const v of sentVotes) {
+      const stored = before.accepted.find((e) => e.slot === v.slot);
+      expect([v.slot, stored !== undefined && compareBallots(stored.ballot, v.ballot) >= 0])
+        .toEqual([v.slot, true]);
+    }
+    for (const b of sentPromises) {
+      expect(compareMaybeBallots(before.promised, b)).toBeGreaterThanOrEqual(0);
+    }
     const out = await load;
     acked.push(...out);
     expect(out.filter((o) => !o.ok)).toEqual([]);
