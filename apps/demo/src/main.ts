@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ClusterStatus, SynodClient } from '@synod/client';
-import { describeBallot, type Ballot } from '@synod/protocol';
+import { type Ballot, compareMaybeBallots, describeBallot } from '@synod/protocol';
 import { LocalCluster, natsAnswers } from '@synod/testing';
 
 /** What `npm start` writes to .synod/cluster.json. */
@@ -74,10 +74,14 @@ async function waitFor(cl: SynodClient, what: string, cond: (s: ClusterStatus) =
   }
 }
 
-function ballotOf(s: ClusterStatus, id: string): string {
+function rawBallotOf(s: ClusterStatus, id: string): Ballot | null {
   const svc = s.services.find((x) => x.id === id);
   const b = svc?.role === 'acceptor' ? svc['promised'] : svc?.['ballot'];
-  return describeBallot((b as Ballot | undefined) ?? null);
+  return (b as Ballot | undefined) ?? null;
+}
+
+function ballotOf(s: ClusterStatus, id: string): string {
+  return describeBallot(rawBallotOf(s, id));
 }
 
 async function story(info: () => ClusterInfo, cl: SynodClient): Promise<string[]> {
@@ -118,6 +122,7 @@ async function story(info: () => ClusterInfo, cl: SynodClient): Promise<string[]
   chapter('4. An acceptor is killed (kill -9) and comes back');
   const victim = st.acceptorsAnswering[1] ?? 'a2';
   const before = ballotOf(st, victim);
+  const beforeRaw = rawBallotOf(st, victim);
   say(`${victim} has promised ${before}; killing it with SIGKILL`);
   process.kill(pidOf(info(), victim), 'SIGKILL');
   const without = await Promise.all([1, 2, 3, 4, 5]
@@ -127,6 +132,10 @@ async function story(info: () => ClusterInfo, cl: SynodClient): Promise<string[]
   st = await waitFor(cl, `${victim} to come back`, (s) => s.voting.includes(victim), 20_000);
   say(`${victim} restarted from its Redis (AOF, fsync always): promise ${ballotOf(st, victim)} ` +
     `(was ${before}), voting again`);
+  if (compareMaybeBallots(rawBallotOf(st, victim), beforeRaw) < 0) {
+    throw new Error(`${victim}'s promise went back across the restart: ${before} -> ` +
+      `${ballotOf(st, victim)} (a promise lost: Paxos is unsafe)`);
+  }
   return sent;
 }
 
