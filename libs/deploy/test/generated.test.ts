@@ -155,7 +155,7 @@ test('docker-compose.yml: nats-server gets a password for every generated user, 
     logins.push(user);
   }
   expect(logins.sort()).toEqual(['acceptor-a1', 'acceptor-a2', 'acceptor-a3', 'learner-l1',
-    'proposer-p1', 'proposer-p2']);
+    'learner-l2', 'proposer-p1', 'proposer-p2']);
 });
 
 describe('start-redis.sh fills the ACL template as the TypeScript does', () => {
