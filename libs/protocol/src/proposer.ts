@@ -554,9 +554,12 @@ export class ProposerCore {
     this.roleState = 'leader';
     this.leaderHint = this.id;
     this.p1 = null;
-    this.compactPoint = 0;
-    // Below a reported floor every slot is decided (an acceptor compacted it on a leader's
-    // word): nothing may be proposed there, and this proposer takes the prefix as known.
+    // Below a reported floor every slot is decided and was durably delivered by the learners
+    // (an acceptor compacted it on a leader's word): nothing may be proposed there, this
+    // proposer takes the prefix as known, and its heartbeats say so from the start, so that a
+    // follower lagging below the floor skips to it (acceptors no longer hold those votes, and a
+    // proposer takes no catch-up answers from learners). Learners' progress may raise it.
+    this.compactPoint = p1.floor;
     this.skipTo(p1.floor);
     let maxSlot = this.highestDecided;
     for (const slot of p1.adopted.keys()) maxSlot = Math.max(maxSlot, slot);

@@ -240,6 +240,28 @@ describe('ProposerCore: whose catch-up answers it takes', () => {
   });
 });
 
+describe('ProposerCore: a follower below the acceptors\' floor', () => {
+  test('a new leader\'s heartbeats carry the floor its promises reported, so a follower ' +
+    'that lags below it skips there (it takes no catch-up answers from learners)', () => {
+    const p = newProposer('p1');
+    p.campaign();
+    const prep = only(drain(p).messages, 'prepare');
+    for (const a of ['a1', 'a2']) p.step({ ...promise(a, 'p1', prep.ballot, []), floor: 40 });
+    const r = drain(p);
+    expect(p.role).toBe('leader');
+    expect(p.firstUnknown).toBe(40);
+    const hb = ofType(r.messages, 'heartbeat').at(-1) ?? (() => {
+      for (let t = 0; t < 50; t++) p.tick();
+      return only(drain(p).messages, 'heartbeat');
+    })();
+    expect(hb.compactBelow).toBe(40);
+    const f = newProposer('p2');
+    f.step(hb);
+    drain(f);
+    expect(f.firstUnknown).toBe(40);
+  });
+});
+
 describe('ProposerCore: clients', () => {
   test('a follower forwards requests to the known leader and relays its answer', () => {
     const p = newProposer('p1');
