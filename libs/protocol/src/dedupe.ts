@@ -16,19 +16,24 @@ export const DEDUPE_WINDOW = 4096;
  * at most `window` of them; clients number their commands 1, 2, 3... so the floor keeps up.
  *
  * Memory in total is bounded too (docs/decisions/011-bounded-learner-dedupe.md): at most
- * `maxClients` clients and `maxSeqs` remembered seqs above the floors. Past either bound the
+ * `maxClients` clients and `maxSeqs` remembered seqs above the floors. Past `maxClients` the
  * least recently seen client is forgotten, "seen" meaning its latest command in log order
- * (every `admit`, duplicate or not, makes its client the most recent). That order is a function
- * of the commands admitted so far, so every application of one log (every learner, a learner
- * rebuilding after a restart) forgets the same clients at the same points and marks the same
- * duplicates. A copy is caught whenever fewer than `maxClients` other clients were seen since
- * the client's previous command: in particular whenever fewer than `maxClients` commands lie
- * between the two copies. A later copy of a forgotten client's command takes
- * effect again.
+ * (every `admit`, duplicate or not, makes its client the most recent); past `maxSeqs` the least
+ * recently seen client *that holds seqs above its floor* (one with gaps: a command lost, or a
+ * client first seen past its seq 1) is forgotten, never the clients without gaps. That order is
+ * a function of the commands admitted so far, so every application of one log (every learner,
+ * a learner rebuilding after a restart) forgets the same clients at the same points and marks
+ * the same duplicates. A copy of a command of a client without gaps is caught whenever fewer
+ * than `maxClients` other clients were seen since the client's previous command: in particular
+ * whenever fewer than `maxClients` commands lie between the two copies. A client with gaps may
+ * also be forgotten earlier, when `maxSeqs` seqs are held by clients with gaps seen after it.
+ * A later copy of a forgotten client's command takes effect again.
  */
 export class Deduplicator {
   /** Clients in order of their latest command, least recent first (Map keeps insertion order). */
   private readonly clients = new Map<string, { floor: number; above: Set<number> | null }>();
+  /** The clients of {@link clients} that hold seqs above their floor, in the same order. */
+  private readonly gapped = new Set<string>();
   private seqs = 0;
   private forgotten = 0;
   private readonly maxClients: number;
@@ -56,12 +61,14 @@ export class Deduplicator {
     if (s === undefined) {
       s = { floor: 0, above: null };
     } else {
-      // Most recently seen: to the end of the insertion order.
+      // Most recently seen: to the end of the insertion order (of both orders).
       this.clients.delete(c.clientId);
+      this.gapped.delete(c.clientId);
     }
     this.clients.set(c.clientId, s);
     const fresh = !(c.seq <= s.floor || s.above?.has(c.seq) === true);
     if (fresh) this.record(s, c.seq);
+    if (s.above !== null) this.gapped.add(c.clientId);
     this.evict();
     return fresh;
   }
@@ -102,14 +109,26 @@ export class Deduplicator {
 
   /** Forgets the least recently seen clients while a bound is exceeded. */
   private evict(): void {
-    while (this.clients.size > this.maxClients || this.seqs > this.maxSeqs) {
-      const oldest = this.clients.entries().next();
+    while (this.clients.size > this.maxClients) {
+      const oldest = this.clients.keys().next();
       if (oldest.done === true) return;
-      const [id, s] = oldest.value;
-      this.clients.delete(id);
-      this.seqs -= s.above?.size ?? 0;
-      this.forgotten++;
+      this.forget(oldest.value);
     }
+    while (this.seqs > this.maxSeqs) {
+      // Only a client with gaps holds seqs: forget the least recent of those.
+      const oldest = this.gapped.values().next();
+      if (oldest.done === true) return;
+      this.forget(oldest.value);
+    }
+  }
+
+  private forget(id: string): void {
+    const s = this.clients.get(id);
+    if (s === undefined) return;
+    this.clients.delete(id);
+    this.gapped.delete(id);
+    this.seqs -= s.above?.size ?? 0;
+    this.forgotten++;
   }
 }
 

@@ -55,6 +55,22 @@ describe('Deduplicator', () => {
     expect(dups(log, { maxClients: 2 })).toEqual([2, 4]);
   });
 
+  test('past maxSeqs only clients with gaps are forgotten, never the ordinary ones', () => {
+    const d = new Deduplicator(4, { maxClients: 100_000, maxSeqs: 10 });
+    // A thousand ordinary clients and X (the least recent), then four clients first seen past
+    // their seq 1 (gaps: 4 seqs each above a floor of 0): the third and fourth tip maxSeqs.
+    for (let i = 0; i < 1000; i++) d.admit(cmd(`c${i}`, 1));
+    expect(d.admit(cmd('x', 1))).toBe(true);
+    for (const g of ['g1', 'g2', 'g3', 'g4']) for (let q = 2; q <= 5; q++) d.admit(cmd(g, q));
+    expect(d.stats.seqs).toBeLessThanOrEqual(10);
+    // Only g1 and g2 (the least recent with gaps) went; X and the thousand are remembered.
+    expect(d.stats.forgotten).toBe(2);
+    expect(d.admit(cmd('x', 1))).toBe(false);
+    expect(d.admit(cmd('c0', 1))).toBe(false);
+    expect(d.admit(cmd('g3', 3))).toBe(false);
+    expect(d.admit(cmd('g1', 3))).toBe(true); // forgotten: its copy takes effect again
+  });
+
   test('the marks are a function of the log alone: a rebuild computes the same marks', () => {
     let x = 12345;
     const rnd = (k: number): number => {
