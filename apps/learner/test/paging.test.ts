@@ -6,6 +6,7 @@ import {
   type LogEntry,
   MAX_READ_ENTRIES,
 } from '@synod/codec';
+import { DEFAULT_WIRE_BUDGET_BYTES, valueWireBytes } from '@synod/protocol';
 import { encodeLogEvents, encodeReadReply, MAX_ANSWER_BYTES } from '../src/paging.js';
 
 const MiB = 1024 * 1024;
@@ -112,5 +113,26 @@ describe('log events are split', () => {
     expect(Buffer.from(events[0] as Uint8Array).toString())
       .toBe(Buffer.from(encodeApi({ learner: 'l1', entries: all })).toString());
     expect(events[0]?.byteLength).toBeLessThan(MiB);
+  });
+});
+
+describe('the largest entry there can be', () => {
+  test('a value filling the wire budget, every command of it a duplicate: its read answer and ' +
+    'log event still fit 1 MiB', () => {
+    const cmds = Array.from({ length: DEFAULT_LIMITS.maxCommandsPerValue }, (_, i) => ({
+      clientId: `client-${String(i).padStart(6, '0')}`, seq: 1, payload: '',
+    }));
+    const bare = { kind: 'cmds' as const, cmds, stamp: 1_700_000_000_000 };
+    const per = Math.floor((DEFAULT_WIRE_BUDGET_BYTES - valueWireBytes(bare)) / cmds.length);
+    const value = { ...bare, cmds: cmds.map((c) => ({ ...c, payload: 'x'.repeat(per) })) };
+    expect(valueWireBytes(value)).toBeLessThanOrEqual(DEFAULT_WIRE_BUDGET_BYTES);
+    expect(valueWireBytes(value)).toBeGreaterThan(DEFAULT_WIRE_BUDGET_BYTES - cmds.length);
+    const e: LogEntry = { slot: 9_007_199_254_740_990, value, dups: cmds.map((_, i) => i) };
+    const reply = encodeReadReply('learner-with-a-long-id', 9_007_199_254_740_991, [e]);
+    expect(reply.entries).toBe(1);
+    expect(reply.data.byteLength).toBeLessThanOrEqual(MiB);
+    const events = encodeLogEvents('learner-with-a-long-id', [e]);
+    expect(events).toHaveLength(1);
+    expect((events[0] as Uint8Array).byteLength).toBeLessThanOrEqual(MiB);
   });
 });

@@ -2,6 +2,7 @@ import {
   type AcceptedEntry,
   type Command,
   DEFAULT_WIRE_BUDGET_BYTES,
+  ENVELOPE_RESERVE_BYTES,
   entryWireBytes,
   type Message,
   type Value,
@@ -65,6 +66,6 @@ describe('wire budget: what the cores may put in one message', () => {
     expect(() => valueBudgetBytes(resolveLimits({ maxMessageBytes: 300 * 1024 })))
       .toThrow(RangeError);
     expect(valueBudgetBytes(resolveLimits({ maxMessageBytes: 500 * 1024 })))
-      .toBe(500 * 1024 - 2048 - 4 * 64);
+      .toBe(500 * 1024 - ENVELOPE_RESERVE_BYTES - 4 * 64);
   });
 });

@@ -11,8 +11,12 @@ import type { Command, Value } from './value.js';
  * function of the part: deterministic wherever it runs.
  */
 
-/** Bytes kept out of the budget for what surrounds a value or a report, ids excepted. */
-export const ENVELOPE_RESERVE_BYTES = 2048;
+/**
+ * Bytes kept out of the budget for what surrounds a value or a report, ids excepted: the
+ * protocol envelope (well under 2 KiB), and a learner's read answer or log event, which also
+ * carries the entry's `dups`, up to 1024 command indexes (about 4 KiB at most).
+ */
+export const ENVELOPE_RESERVE_BYTES = 2048 + 8192;
 
 /**
  * Most bytes of JSON around a value's commands: `{"kind":"cmds","cmds":[`, `]`, a `stamp` of
