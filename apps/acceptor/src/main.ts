@@ -1,4 +1,6 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import {
+  closeSync, existsSync, fsyncSync, mkdirSync, openSync, writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { AcceptorCore, type AcceptorDurableState } from '@synod/protocol';
 import {
@@ -104,19 +106,32 @@ void runService({
       url: c.redisUrl, cluster: c.cluster, acceptorId: c.nodeId, init: c.init || firstStart,
       allowNonDurable: c.allowNonDurable,
     });
-    /** Records that this acceptor's marker exists: from now on an empty Redis is amnesia. */
-    const recordInit = (): void => {
-      if (!firstStart) return;
+    /**
+     * Records (durably) that this acceptor's marker exists: from now on an empty Redis is
+     * amnesia. Null when done, else why not: then the acceptor does not vote, since a Redis
+     * wiped later would be taken for a new member on the next start.
+     */
+    const recordInit = (): string | null => {
+      if (!firstStart || existsSync(c.initFile)) return null;
       try {
         mkdirSync(dirname(c.initFile), { recursive: true });
-        writeFileSync(c.initFile, `${c.nodeId} initialised ${new Date().toISOString()}\n`);
+        const fd = openSync(c.initFile, 'w');
+        try {
+          writeSync(fd, `${c.nodeId} initialised ${new Date().toISOString()}\n`);
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        return null;
       } catch (e) {
-        log.error({ err: e, initFile: c.initFile }, 'cannot write SYNOD_ACCEPTOR_INIT_RECORD: a ' +
-          'Redis wiped later would be taken for a new member; make the path writable');
+        const why = `cannot write SYNOD_ACCEPTOR_INIT_RECORD ${c.initFile} ` +
+          `(${e instanceof Error ? e.message : String(e)}): make it writable; not voting meanwhile`;
+        log.error({ err: e }, why);
+        return `INIT_RECORD: ${why}`;
       }
     };
     const loaded = await loadState(store, log);
-    if ('state' in loaded) recordInit();
+    const recordProblem = 'state' in loaded ? recordInit() : null;
     const transport = await connectService('acceptor', c, log);
     let voting: Voting | null = null;
     let markerCheck: NodeJS.Timeout | null = null;
@@ -125,7 +140,7 @@ void runService({
     /** Why the last marker check could not reach Redis, while it cannot. */
     let redisDown: string | null = null;
     let refusal: string | null = 'refused' in loaded
-      ? `${loaded.refused.code}: ${loaded.refused.message}` : null;
+      ? `${loaded.refused.code}: ${loaded.refused.message}` : recordProblem;
     const begin = (state: AcceptorDurableState): void => {
       // Promises are paged by votes and by bytes, so that each one can be encoded.
       const budget = wireBudget();
@@ -189,9 +204,14 @@ void runService({
         retry = null;
         void store.load().then((state) => {
           if (stopped) return;
+          const problem = recordInit();
+          if (problem !== null) {
+            refusal = problem;
+            retryLoad(attempt + 1);
+            return;
+          }
           refusal = null;
           log.info({}, 'durable state loaded on a later attempt');
-          recordInit();
           begin(state);
         }, (e: unknown) => {
           if (stopped) return;
@@ -203,7 +223,7 @@ void runService({
         });
       }, Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5)));
     };
-    if ('state' in loaded) begin(loaded.state);
+    if ('state' in loaded && recordProblem === null) begin(loaded.state);
     else retryLoad(0);
     const status = (): { role: 'acceptor'; id: string; [k: string]: unknown } => ({
       role: 'acceptor', id: c.nodeId,

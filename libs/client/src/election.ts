@@ -271,19 +271,20 @@ export class Leadership extends EventEmitter {
     this.cleanups.push(view.subscribe((a) => {
       for (const e of a.events) this.onLogEvent(e);
     }));
+    this.onAbort(host.closed, () => this.lose('closed', 'the client was closed'));
+    if (electSignal !== undefined) this.onAbort(electSignal, () => void this.resign());
+    this.armTimer();
+    void this.renewLoop();
     // The view may have applied later entries between the grant and this subscription (a
     // page read at once): a grant to someone else or the end of this term among them would
-    // not reach onLogEvent. What the view holds now says so.
+    // not reach onLogEvent. What the view holds now says so. (Last, so that losing here clears
+    // the timer and listeners just set up, as any later loss does.)
     const now = view.lease(this.group);
     if (now === null || now.token !== this.token) {
       this.lose('superseded', now === null
         ? `the log already ended the term (the replica is at slot ${view.machine.nextSlot})`
         : `the log already granted ${this.group} to ${now.holder} (token ${now.token})`);
     }
-    this.onAbort(host.closed, () => this.lose('closed', 'the client was closed'));
-    if (electSignal !== undefined) this.onAbort(electSignal, () => void this.resign());
-    this.armTimer();
-    void this.renewLoop();
   }
 
   /** Aborts (with the {@link SynodLeaseLostError}) when leadership ends. */

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -166,6 +166,34 @@ describe('SYNOD_ACCEPTOR_INIT_RECORD', () => {
       rmSync(state, { recursive: true, force: true });
     }
   }, 60_000);
+
+  test('a record that cannot be written: the acceptor does not vote, and says why', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'synod-life-state-'));
+    const blocker = join(state, 'a-file');
+    writeFileSync(blocker, 'not a directory');
+    const redis = await startRedis();
+    try {
+      const a = await spawnService(process.execPath, [acceptorMain], {
+        SYNOD_NODE_ID: 'a1', NATS_URL: nats.url, SYNOD_HEALTH_PORT: '0',
+        SYNOD_CLUSTER: `rec${process.pid}`, OTEL_SDK_DISABLED: 'true', REDIS_URL: redis.url,
+        SYNOD_ACCEPTOR_INIT_RECORD: join(blocker, 'initialised'),
+      });
+      try {
+        await a.waitForLine(/cannot write SYNOD_ACCEPTOR_INIT_RECORD/);
+        const started = await a.waitForLine(/synod-acceptor started/);
+        const port = (JSON.parse(started) as { healthPort: number }).healthPort;
+        const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+        expect(r.status).toBe(503);
+        expect(await r.text()).toMatch(/INIT_RECORD/);
+        expect(a.output()).not.toMatch(/acceptor voting/);
+      } finally {
+        await a.stop();
+      }
+    } finally {
+      await redis.stop();
+      rmSync(state, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   test('with SYNOD_ACCEPTOR_INIT=true as well it refuses to start, naming both (exit 78)',
     async () => {
