@@ -91,6 +91,11 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
   let stopping: string | null = null;
   let stoppingAt = 0;
   const shutdown = (signal: string): void => {
+    if (stopping !== null && signal === 'SIGHUP') {
+      // A closing terminal can hang up twice (the shell's, then the kernel's): not a request
+      // to force the stop already under way.
+      return;
+    }
     if (stopping !== null && signal !== stopping && Date.now() - stoppingAt < 2000) {
       // Ctrl-C reaches every process of the terminal's group, and the supervisor that started
       // this one (npm start) asks again with SIGTERM: the same request, not a second one (the
