@@ -52,7 +52,8 @@ describe('faults on real processes', () => {
     }));
     await raw.flush();
     const load = proposeAll(cl, values('k1', 300), 8);
-    await new Promise((r) => setTimeout(r, 150));
+    // Killed mid-stream: once it has voted (a slow machine may still be electing a leader).
+    await eventually(async () => sentVotes.length >= 5, 20_000, 'a2 to vote');
     await cluster.kill('a2', 'SIGKILL');
     await new Promise((r) => setTimeout(r, 100)); // what was in flight on the bus arrives
     for (const sub of subs) sub.unsubscribe();
