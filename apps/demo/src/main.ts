@@ -165,7 +165,13 @@ async function main(): Promise<number> {
   process.stdout.write(
     bold('Synod demo: Paxos with a distinguished proposer, over NATS and Redis\n'));
   const { info, own } = await attach();
-  const cl = await SynodClient.connect({ servers: info().natsUrl, cluster: info().cluster });
+  // A paused (SIGSTOPped) leader still holds its NATS connection and its place in the client
+  // queue group, so while it is paused about half the attempts of a proposal reach it and time
+  // out; the client retries the same (clientId, seq), and 15 s of attempts (1 s each) make it
+  // all but certain that one reaches the new leader (5 s failed about one demo in ten).
+  const cl = await SynodClient.connect({
+    servers: info().natsUrl, cluster: info().cluster, timeoutMs: 15_000,
+  });
   try {
     const sent = await story(info, cl);
     const ok = await verify(cl, sent);
