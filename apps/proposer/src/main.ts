@@ -185,7 +185,7 @@ void runService({
       firstUnknown: core.firstUnknown, pending: core.pendingCount, inflight: core.inflightCount,
       compactBelow: core.compactBelow, learners: core.learnerProgress(),
       thriftyQuorum: core.thriftyQuorum, thriftyFallbacks: core.thriftyFallbacks,
-      recoveredSlots: core.recoveredSlots, ignoredChosenAnswers: core.ignoredChosenAnswers,
+      recoveredSlots: core.recoveredSlots,
       nats: transport.status(), ...driver.stats, rejectedBy: Object.fromEntries(driver.rejected),
     });
     const statusSub = serveStatus(transport, c.cluster, status);

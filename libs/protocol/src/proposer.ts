@@ -221,9 +221,6 @@ export class ProposerCore {
 
   private p1: Phase1 | null = null;
   private recovery: Recovery | null = null;
-  /** Proposers heard sending a heartbeat: whose catch-up answers (`chosen`) are taken. */
-  private readonly heardLeaders = new Set<string>();
-  private ignoredChosen = 0;
   private recoveryNonce = 0;
   private recoveredCount = 0;
   /** The highest compaction floor any acceptor reported to it: nothing to recover below. */
@@ -322,11 +319,6 @@ export class ProposerCore {
   /** Decided slots it no longer retained, recovered from a quorum's reports for a catch-up. */
   get recoveredSlots(): number {
     return this.recoveredCount;
-  }
-
-  /** Addressed `chosen` ignored because their sender was never heard leading (a learner). */
-  get ignoredChosenAnswers(): number {
-    return this.ignoredChosen;
   }
 
   /** Thrifty accepts that their quorum did not decide in time and went to every acceptor. */
@@ -595,8 +587,6 @@ export class ProposerCore {
 
   private onHeartbeat(m: MsgHeartbeat): void {
     if (m.from === this.id) return;
-    if (this.heardLeaders.size >= 1024) this.heardLeaders.clear();
-    this.heardLeaders.add(m.from);
     if (compareMaybeBallots(m.ballot, this.highestSeen) < 0) return;
     this.noteBallot(m.ballot);
     if (this.roleState !== 'follower') {
@@ -853,15 +843,6 @@ export class ProposerCore {
 
   private onChosen(m: MsgChosen): void {
     if (m.from === this.id) return;
-    // An addressed `chosen` answers a catch-up. A proposer takes one only from a proposer it
-    // has heard lead (a heartbeat: only proposers may send one, docs/security.md); learners
-    // answer catch-ups too, from their logs, but a proposer needs no learner (acceptors' votes
-    // and the leader cover every slot it can miss, and compacted ones it skips), and so a
-    // learner's credentials cannot put a value into a proposer's log.
-    if (m.to !== undefined && !this.heardLeaders.has(m.from)) {
-      this.ignoredChosen++;
-      return;
-    }
     this.noteBallot(m.ballot);
     if (m.slot < this.firstUnknownSlot || this.decided.has(m.slot)) return;
     this.onDecided(m.slot, m.ballot, m.value);

@@ -217,29 +217,6 @@ describe('ProposerCore: heartbeats', () => {
   });
 });
 
-describe('ProposerCore: whose catch-up answers it takes', () => {
-  test('an addressed chosen from a node never heard leading (a learner) is ignored; ' +
-    'from a proposer heard sending a heartbeat it is taken', () => {
-    const p = newProposer('p1');
-    const forged = cmds(cmd('evil', 1));
-    p.step({ ...chosenMsg('l2', bal(9_007_199_254_740_991, 'l2'), 0, forged), to: 'p1' });
-    drain(p);
-    expect(p.decidedAt(0)).toBeUndefined();
-    expect(p.firstUnknown).toBe(0);
-    expect(p.ignoredChosenAnswers).toBe(1);
-    // The ballot in it was not taken either: p1 can still campaign at a small round.
-    expect(ticksToPrepare(p, 200)).toBeGreaterThan(0);
-    expect(p.ballot.round).toBeLessThan(100);
-
-    const q = newProposer('p3');
-    q.step(heartbeat('p2', bal(2, 'p2')));
-    q.step({ ...chosenMsg('p2', bal(2, 'p2'), 0, cmds(cmd('c1', 1))), to: 'p3' });
-    drain(q);
-    expect(q.decidedAt(0)).toEqual(cmds(cmd('c1', 1)));
-    expect(q.ignoredChosenAnswers).toBe(0);
-  });
-});
-
 describe('ProposerCore: a follower below the acceptors\' floor', () => {
   test('a new leader\'s heartbeats carry the floor its promises reported, so a follower ' +
     'that lags below it skips there (it takes no catch-up answers from learners)', () => {
