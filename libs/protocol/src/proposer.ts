@@ -549,8 +549,8 @@ export class ProposerCore {
     // Below a reported floor every slot is decided and was durably delivered by the learners
     // (an acceptor compacted it on a leader's word): nothing may be proposed there, this
     // proposer takes the prefix as known, and its heartbeats say so from the start, so that a
-    // follower lagging below the floor skips to it (acceptors no longer hold those votes, and a
-    // proposer takes no catch-up answers from learners). Learners' progress may raise it.
+    // follower lagging below the floor skips to it at once instead of catching up slots that
+    // acceptors no longer hold from the learners. Learners' progress may raise it.
     this.compactPoint = p1.floor;
     this.skipTo(p1.floor);
     let maxSlot = this.highestDecided;

@@ -219,7 +219,7 @@ describe('ProposerCore: heartbeats', () => {
 
 describe('ProposerCore: a follower below the acceptors\' floor', () => {
   test('a new leader\'s heartbeats carry the floor its promises reported, so a follower ' +
-    'that lags below it skips there (it takes no catch-up answers from learners)', () => {
+    'that lags below it skips there at once', () => {
     const p = newProposer('p1');
     p.campaign();
     const prep = only(drain(p).messages, 'prepare');
