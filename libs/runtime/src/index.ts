@@ -15,7 +15,9 @@ export {
 } from './ports.js';
 export { type Core, CoreDriver, type DriverHooks, type DriverOptions } from './driver.js';
 export { createLogger, type Logger, type LoggerOptions, silentLogger } from './logger.js';
-export { ConfigError, describeConfig, parsers, readConfig, type VarSpec } from './config.js';
+export {
+  ConfigError, describeConfig, parsers, readConfig, redactCredentials, type VarSpec,
+} from './config.js';
 export {
   type ExtraRoute,
   type HealthServer,

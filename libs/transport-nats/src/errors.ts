@@ -1,3 +1,5 @@
+import { redactCredentials } from '@synod/runtime';
+
 /** Why {@link NatsConnectError} was raised. */
 export const NatsConnectErrorCode = {
   /** No URL, or one that cannot be parsed. */
@@ -41,18 +43,13 @@ interface ErrorLike {
 
 const HINT_RUNNING = 'is nats-server running there, and is NATS_URL (or the servers option) right?';
 
-/** `nats://user:***@host` for `nats://user:password@host`: errors end up in logs. */
-function hidePassword(text: string): string {
-  return text.replace(/(\/\/[^\s/@:]*:)[^\s@]*@/g, '$1***@');
-}
-
 /** Classifies an error of the NATS client's `connect()` into a {@link NatsConnectError}. */
 export function toConnectError(
   err: unknown,
   servers: readonly string[],
   timeoutMs: number,
 ): NatsConnectError {
-  const where = servers.map(hidePassword).join(', ');
+  const where = servers.map(redactCredentials).join(', ');
   // Duck-typed: errors from Node's internals may come from another realm (e.g. under Jest).
   const e = (typeof err === 'object' && err !== null ? err : {}) as Partial<ErrorLike>;
   const name = e.name ?? 'Error';
@@ -60,8 +57,8 @@ export function toConnectError(
   const sys = e.cause?.code ?? e.code;
   const text = `${name} ${message}`;
   const make = (code: NatsConnectErrorCode, what: string, hint: string): NatsConnectError =>
-    new NatsConnectError(code, servers.map(hidePassword),
-      `cannot connect to NATS at ${where}: ${hidePassword(what)}; ${hint}`, {
+    new NatsConnectError(code, servers.map(redactCredentials),
+      `cannot connect to NATS at ${where}: ${redactCredentials(what)}; ${hint}`, {
       cause: err,
     });
   if (sys === 'ERR_INVALID_URL' || (name === 'TypeError' && /url/i.test(message))) {
