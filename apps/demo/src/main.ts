@@ -166,9 +166,10 @@ async function main(): Promise<number> {
     bold('Synod demo: Paxos with a distinguished proposer, over NATS and Redis\n'));
   const { info, own } = await attach();
   // A paused (SIGSTOPped) leader still holds its NATS connection and its place in the client
-  // queue group, so while it is paused about half the attempts of a proposal reach it and time
-  // out; the client retries the same (clientId, seq), and 15 s of attempts (1 s each) make it
-  // all but certain that one reaches the new leader (5 s failed about one demo in ten).
+  // queue group, so while it is paused about half the first attempts reach it and time out
+  // (1 s); the retry goes to the leader-only subject, which the new leader answers. Before
+  // the new leader is elected, every attempt times out; 15 s leaves room for a slow election
+  // on a busy machine.
   const cl = await SynodClient.connect({
     servers: info().natsUrl, cluster: info().cluster, timeoutMs: 15_000,
   });

@@ -165,6 +165,7 @@ void runService({
     const driver = new CoreDriver({
       cluster: c.cluster, role: 'proposer', id: c.nodeId, core, transport, tickMs: c.tickMs,
       logger: log, requestQueue: `synod-${c.cluster}-proposers`,
+      isLeader: () => core.role === 'leader',
       hooks: telemetry.driverHooks({
         role: 'proposer', nodeId: c.nodeId, cluster: c.cluster, leader: () => core.leader,
         app: {

@@ -3,6 +3,7 @@ import {
   encodeApi,
   ERROR_HEADER,
   isTraceparent,
+  leaderProposeSubject,
   MAX_PROPOSE_BATCH,
   proposeSubject,
   resolveLimits,
@@ -206,6 +207,43 @@ export class ProposeBatcher {
         for (const i of items) i.resolve(a);
       },
     );
+  }
+}
+
+/**
+ * One attempt as a batch of one on `synod.<c>.propose.leader`, which every proposer hears and
+ * only one that believes it leads answers: what a proposal sends after an attempt timed out.
+ * A proposer that is paused or hung keeps its place in the queue group until NATS drops its
+ * connection (minutes, with NATS's default pings), and would take about half of the retries
+ * sent there; it cannot answer here either, but the live leader does.
+ */
+export async function leaderAttempt(
+  transport: Transport,
+  cluster: string,
+  cmd: Command,
+  timeoutMs: number,
+  headers: Headers | undefined,
+): Promise<Attempt> {
+  const tp = headers?.traceparent;
+  const data = encodeApi({ cmds: [cmd], ...(isTraceparent(tp) ? { traces: [tp] } : {}) });
+  let reply;
+  try {
+    reply = await transport.request(leaderProposeSubject(cluster), data, { timeoutMs });
+  } catch (e) {
+    return attemptOfError(e);
+  }
+  const refused = reply.headers[ERROR_HEADER];
+  if (refused !== undefined) {
+    const why = new TextDecoder().decode(reply.data).slice(0, 1000);
+    return {
+      kind: 'bad-reply',
+      detail: `a proposer refused the request: ${refused}${why === '' ? '' : `: ${why}`}`,
+    };
+  }
+  try {
+    return attemptOf(decodeProposeBatchReply(reply.data, 1).outcomes[0] as Outcome);
+  } catch (e) {
+    return { kind: 'bad-reply', detail: 'a reply did not decode', cause: e };
   }
 }
 

@@ -9,7 +9,13 @@ import {
 import { decode, encode, ERROR_HEADER, subjectFor } from '@synod/codec';
 import type { Command, Message, MsgRequest } from '@synod/protocol';
 import type { Headers, Transport } from '@synod/runtime';
-import { type Attempt, attemptOf, attemptOfError, type ProposeBatcher } from './batcher.js';
+import {
+  type Attempt,
+  attemptOf,
+  attemptOfError,
+  leaderAttempt,
+  type ProposeBatcher,
+} from './batcher.js';
 import {
   type CommandId,
   SynodAbortedError,
@@ -124,16 +130,35 @@ async function proposeTraced(
     lastDetail: 'no attempt', lastCause: undefined,
   };
   let failures = 0;
+  // After a timeout, attempts go to the leader-only subject (see leaderAttempt); every third
+  // one that times out there in a row is followed by one through the queue group, in case no
+  // proposer believes it leads. Proposers that do not hear that subject (older ones) answer
+  // "no responders": then the queue group again, at once.
+  const route = { timedOut: false, leaderTimeouts: 0, leaderHeard: true };
   for (;;) {
     const remaining = deadline - Date.now();
     if (signal.aborted) throw abortedError(cmd, t, signal);
     if (remaining <= 0 || (t.attempts > 0 && remaining < MIN_ATTEMPT_MS)) break;
     t.attempts++;
     const attemptMs = Math.min(ATTEMPT_TIMEOUT_MS, remaining);
-    const r = ctx.batcher === undefined
-      ? await attempt(ctx.transport, subject, data, cmd, attemptMs, signal, headers)
-      : await batchedAttempt(ctx.batcher, cmd, attemptMs, signal, headers);
+    const toLeader = route.timedOut && route.leaderHeard &&
+      !(route.leaderTimeouts > 0 && route.leaderTimeouts % 3 === 0);
+    const r = toLeader
+      ? await leaderAttemptAbortable(ctx, cmd, attemptMs, signal, headers)
+      : ctx.batcher === undefined
+        ? await attempt(ctx.transport, subject, data, cmd, attemptMs, signal, headers)
+        : await batchedAttempt(ctx.batcher, cmd, attemptMs, signal, headers);
     if (r.kind === 'chosen') return { slot: r.slot, clientId: cmd.clientId, seq: cmd.seq };
+    if (r.kind === 'timeout') {
+      if (toLeader) route.leaderTimeouts++;
+      else if (route.timedOut) route.leaderTimeouts = 0;
+      route.timedOut = true;
+    }
+    if (toLeader && r.kind === 'no-responders') {
+      route.leaderHeard = false;
+      t.attempts--; // nothing was sent to a proposer: not an attempt of this proposal
+      continue;
+    }
     const waitMs = record(t, r, ++failures);
     const slack = deadline - Date.now() - MIN_ATTEMPT_MS;
     if (waitMs > 0 && slack > 0) await sleep(Math.min(waitMs, slack), signal);
@@ -177,6 +202,18 @@ function record(t: Tally, r: Exclude<Attempt, { kind: 'chosen' }>, failures: num
       t.reached = true;
       return 0;
   }
+}
+
+async function leaderAttemptAbortable(
+  ctx: ProposeContext,
+  cmd: Command,
+  timeoutMs: number,
+  signal: AbortSignal,
+  headers: Headers | undefined,
+): Promise<Attempt> {
+  const r = await raceAbort(leaderAttempt(ctx.transport, ctx.cluster, cmd, timeoutMs, headers),
+    signal);
+  return r === ABORTED ? { kind: 'aborted' } : r;
 }
 
 async function batchedAttempt(

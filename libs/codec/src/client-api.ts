@@ -100,6 +100,16 @@ export function proposeSubject(cluster: string): string {
   return `synod.${cluster}.propose`;
 }
 
+/**
+ * Subject of propose batches that only a proposer that believes it leads answers
+ * (`synod.<c>.propose.leader`): every proposer hears it (no queue group), the others stay
+ * silent. Clients send here after an attempt timed out, so that a retry cannot land on a
+ * paused or hung proposer that still holds its place in the queue group.
+ */
+export function leaderProposeSubject(cluster: string): string {
+  return `synod.${cluster}.propose.leader`;
+}
+
 /** Encodes a client API document with its version field. */
 export function encodeApi(
   doc: ReadRequest | ReadReply | LogEvent | ProposeBatch | ProposeBatchReply,

@@ -62,6 +62,7 @@ export {
   encodeApi,
   ERROR_HEADER,
   isTraceparent,
+  leaderProposeSubject,
   type LogEntry,
   type LogEvent,
   logPattern,

@@ -13,6 +13,7 @@ import {
   type Limits,
   MAX_PROPOSE_BATCH,
   type ProposeBatch,
+  leaderProposeSubject,
   proposeSubject,
 } from './index.js';
 import {
@@ -58,6 +59,12 @@ describe('propose batch: subject and bounds', () => {
     expect(proposeSubject('t-1_x')).toBe('synod.t-1_x.propose');
     expect(MAX_PROPOSE_BATCH).toBe(256);
   });
+
+  it('retries after a timeout go to synod.<cluster>.propose.leader, which only a leader answers',
+    () => {
+      expect(leaderProposeSubject('prod')).toBe('synod.prod.propose.leader');
+      expect(leaderProposeSubject('t-1_x')).toBe('synod.t-1_x.propose.leader');
+    });
 });
 
 describe('isTraceparent: the trace contexts a batch may carry', () => {

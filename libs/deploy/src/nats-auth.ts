@@ -1,5 +1,6 @@
 import {
   isValidToken,
+  leaderProposeSubject,
   logPattern,
   logSubject,
   proposeSubject,
@@ -114,7 +115,8 @@ export function natsPrincipals(pools: NodePools): NatsPrincipal[] {
  *   (subscribe) token.
  * - Client API: learners publish deliveries on `synod.<c>.log.<learner>` and answer reads on
  *   `synod.<c>.read`; clients publish reads and may watch every learner's log; clients publish
- *   propose batches on `synod.<c>.propose`, which proposers answer.
+ *   propose batches on `synod.<c>.propose` (queue group) and, when retrying after a
+ *   timeout, on `synod.<c>.propose.leader` (only the leader answers); proposers answer.
  * - Status: every service answers on `synod.<c>.status`; clients ask there.
  * - Replies: services answer through `allow_responses`; clients, who make requests, subscribe
  *   to their reply inboxes (`_INBOX.>`).
@@ -133,12 +135,14 @@ export function natsPermissions(cluster: string, role: Role, id: string | null):
     case 'acceptor':
       return make(publish, [...subscribe, status], true);
     case 'proposer':
-      return make(publish, [...subscribe, proposeSubject(cluster), status], true);
+      return make(publish,
+        [...subscribe, proposeSubject(cluster), leaderProposeSubject(cluster), status], true);
     case 'learner':
       return make([...publish, id === null ? logPattern(cluster) : logSubject(cluster, id)],
         [...subscribe, readSubject(cluster), status], true);
     case 'client':
-      return make([...publish, proposeSubject(cluster), readSubject(cluster), status],
+      return make([...publish, proposeSubject(cluster), leaderProposeSubject(cluster),
+        readSubject(cluster), status],
         [...subscribe, logPattern(cluster), INBOX_PATTERN], false);
   }
 }

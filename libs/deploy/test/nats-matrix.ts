@@ -55,7 +55,8 @@ export function subjectUniverse(): string[] {
   }
   out.push(
     `synod.${CLUSTER}.read`, `synod.${CLUSTER}.status`, `synod.${CLUSTER}.propose`,
-    `synod.${CLUSTER}.propose.c1`, 'synod.other.propose',
+    `synod.${CLUSTER}.propose.c1`, 'synod.other.propose', `synod.${CLUSTER}.propose.leader`,
+    `synod.${CLUSTER}.propose.leader.x`, 'synod.other.propose.leader',
     `synod.${CLUSTER}.log.l1`, `synod.${CLUSTER}.log.l2`, `synod.${CLUSTER}.log.zz`,
     `synod.${CLUSTER}.log.a1.x`,
     `synod.${CLUSTER}.prepare`, `synod.${CLUSTER}.prepare.p1.a1.x`, `synod.${CLUSTER}.bogus.p1`,
@@ -86,6 +87,8 @@ export function mayPublish(p: TestPrincipal, s: string): boolean {
   if (t.length === 3) {
     return p.role === 'client' && (t[2] === 'read' || t[2] === 'status' || t[2] === 'propose');
   }
+  // Retries after a timeout: clients send, only proposers hear (synod.<c>.propose.leader).
+  if (t[2] === 'propose') return t.length === 4 && t[3] === 'leader' && p.role === 'client';
   // A learner publishes its deliveries on its own log subject only.
   if (t[2] === 'log') {
     return t.length === 4 && p.role === 'learner' && (p.id === null || t[3] === p.id);
@@ -112,6 +115,7 @@ export function maySubscribeConcrete(p: TestPrincipal, s: string): boolean {
     return false;
   }
   if (t[2] === 'log') return t.length === 4 && p.role === 'client';
+  if (t[2] === 'propose') return t.length === 4 && t[3] === 'leader' && p.role === 'proposer';
   const type = t[2];
   if (!isType(type) || (t.length !== 4 && t.length !== 5)) return false;
   const addressed = t.length === 5;
@@ -122,8 +126,8 @@ export function maySubscribeConcrete(p: TestPrincipal, s: string): boolean {
 }
 
 /** Values a `*` can stand for when a pattern is expanded. */
-const TOKEN_POOL = [...IDS, ...MSG_TYPES, 'read', 'status', 'log', 'propose', CLUSTER, 'other',
-  'x'];
+const TOKEN_POOL = [...IDS, ...MSG_TYPES, 'read', 'status', 'log', 'propose', 'leader', CLUSTER,
+  'other', 'x'];
 
 /** Concrete subjects that a pattern matches, from {@link TOKEN_POOL} (`>` up to 3 tokens). */
 export function expand(pattern: string): string[] {

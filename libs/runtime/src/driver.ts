@@ -5,6 +5,7 @@ import {
   encodeApi,
   ERROR_HEADER,
   EncodeError,
+  leaderProposeSubject,
   type Limits,
   SubjectError,
   proposeSubject,
@@ -123,6 +124,14 @@ export interface DriverOptions<P> {
    * A dropped catch-up is asked again.
    */
   readonly catchupIntervalMs?: number;
+  /**
+   * For a proposer: whether it believes it leads now. When given, the driver also hears
+   * propose batches on `synod.<c>.propose.leader` (no queue group: every proposer hears them)
+   * and takes them only while this says true; the others are ignored, unanswered, and counted
+   * (`batchesNotLeader`). Clients retry there after a timeout, so that a retry reaches the
+   * leader even while a paused or hung proposer still holds its place in the queue group.
+   */
+  readonly isLeader?: () => boolean;
 }
 
 /** A subscription that can be dropped and taken again. */
@@ -181,8 +190,13 @@ export class CoreDriver<P> {
   private failed = false;
   private idle: Promise<void> = Promise.resolve();
   private counts = { delivered: 0, sent: 0, persisted: 0 };
-  /** Propose batches taken, and the commands in them (proposers). */
-  private batchCounts = { batches: 0, batchedCommands: 0 };
+  /**
+   * Propose batches taken, and the commands in them (proposers); leader-only batches heard
+   * while not leading, and ignored.
+   */
+  private batchCounts = { batches: 0, batchedCommands: 0, batchesNotLeader: 0 };
+  /** The leader-only propose subscription (proposers given `isLeader`). */
+  private leaderIntake: Subscription | null = null;
 
   constructor(o: DriverOptions<P>) {
     this.o = o;
@@ -191,7 +205,7 @@ export class CoreDriver<P> {
   /** Delivered, sent and persisted counts since start. */
   get stats(): {
     delivered: number; sent: number; persisted: number; rejected: number;
-    batches?: number; batchedCommands?: number;
+    batches?: number; batchedCommands?: number; batchesNotLeader?: number;
   } {
     let rejected = 0;
     for (const n of this.rejected.values()) rejected += n;
@@ -210,6 +224,18 @@ export class CoreDriver<P> {
         this.intakes.push({ subject, opts, sub: null },
           { subject: proposeSubject(cluster), opts, sub: null, batches: true });
         this.setClientIntake(true);
+        const isLeader = this.o.isLeader;
+        if (isLeader !== undefined) {
+          // Not toggled with the queue-group intake: a follower must hear these to take them
+          // the moment it becomes leader.
+          this.leaderIntake = transport.subscribe(leaderProposeSubject(cluster), (m) => {
+            if (isLeader()) {
+              this.onBatch(m);
+            } else if (!this.stopped) {
+              this.batchCounts.batchesNotLeader++;
+            }
+          });
+        }
       } else if (subject === `synod.${cluster}.accepted.*`) {
         this.voteIntake = { subject, opts, sub: null };
         this.setVoteIntake(this.o.votes ?? true);
@@ -279,6 +305,8 @@ export class CoreDriver<P> {
       i?.sub?.unsubscribe();
       if (i !== null) i.sub = null;
     }
+    this.leaderIntake?.unsubscribe();
+    this.leaderIntake = null;
     await this.idle;
   }
 

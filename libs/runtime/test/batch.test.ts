@@ -4,6 +4,7 @@ import {
   encode,
   encodeApi,
   ERROR_HEADER,
+  leaderProposeSubject,
   type ProposeBatch,
   proposeSubject,
 } from '@synod/codec';
@@ -438,6 +439,43 @@ describe('CoreDriver: propose batches', () => {
     expect(bus.listeners(SUBJECT)).toBe(0);
   });
 
+  test('the leader-only subject: heard whatever setClientIntake says, taken only while ' +
+    'isLeader() is true, ignored (unanswered, counted) otherwise, left at stop()', async () => {
+    const bus = new MemBus();
+    const core = new ScriptedCore();
+    let leading = false;
+    const driver = proposerDriver(bus, core, { isLeader: () => leading });
+    const LEADER = leaderProposeSubject(CLUSTER);
+    const b: ProposeBatch = { cmds: [cmd('a', 1)] };
+    driver.setClientIntake(false);
+    expect(bus.listeners(LEADER)).toBe(1);
+    // A follower: nothing stepped, no answer (the request times out), counted.
+    await expect(bus.request(LEADER, encodeApi(b), { timeoutMs: 50 }))
+      .rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(core.stepped).toEqual([]);
+    expect(driver.stats.batchesNotLeader).toBe(1);
+    expect(driver.stats.batches).toBe(0);
+    // Leading: stepped as a batch and answered once.
+    leading = true;
+    const asked = bus.request(LEADER, encodeApi(b), { timeoutMs: 2000 });
+    await until('one step', () => core.stepped.length === 1);
+    expect(core.stepped).toEqual([{ type: 'request', from: 'a', cmd: cmd('a', 1) }]);
+    core.answer(cmd('a', 1), { status: 'chosen', slot: 4 });
+    const reply = await asked;
+    expect(decodeProposeBatchReply(reply.data, 1).outcomes)
+      .toEqual([{ status: 'chosen', slot: 4 }]);
+    expect(driver.stats.batches).toBe(1);
+    await driver.stop();
+    expect(bus.listeners(LEADER)).toBe(0);
+  });
+
+  test('a proposer driver without isLeader does not hear the leader-only subject', async () => {
+    const bus = new MemBus();
+    const driver = proposerDriver(bus, new ScriptedCore());
+    expect(bus.listeners(leaderProposeSubject(CLUSTER))).toBe(0);
+    await driver.stop();
+  });
+
   test('acceptors and learners do not listen for batches', async () => {
     const bus = new MemBus();
     const d = new CoreDriver({
@@ -447,6 +485,7 @@ describe('CoreDriver: propose batches', () => {
     });
     d.start();
     expect(bus.listeners(SUBJECT)).toBe(0);
+    expect(bus.listeners(leaderProposeSubject(CLUSTER))).toBe(0);
     await d.stop();
   });
 });
