@@ -126,8 +126,17 @@ export class SynodClient {
   readonly cluster: string;
   /** Default deadline of proposals and reads, in milliseconds. */
   readonly timeoutMs: number;
+  /**
+   * The client id of this client's election commands ({@link elect}: campaigns, renewals,
+   * resigns): a fresh random id per instance, with a seq window of its own. So application
+   * proposals that fill this client's window never hold up a renewal (which would cost the
+   * leadership), and each id keeps the guarantee of `SEQ_WINDOW` on its own.
+   */
+  readonly electionClientId: string;
   /** The next seq, the outstanding ones and the proposals waiting for the window. */
   private readonly seqs: SeqWindow;
+  /** The same for election commands, under {@link electionClientId}. */
+  private readonly electionSeqs: SeqWindow;
   /** The election view shared by {@link elect} and {@link observe}, made on first use. */
   private elections: ElectionView | null = null;
   private readonly transport: Transport;
@@ -178,6 +187,9 @@ export class SynodClient {
     this.cluster = opts.cluster ?? 'synod';
     this.clientId = opts.clientId ?? randomClientId();
     this.seqs = new SeqWindow(this.clientId, opts.nextSeq ?? 1);
+    // Fresh, so seq 1 is past every seq it ever used (the clientId option's rule).
+    this.electionClientId = randomClientId();
+    this.electionSeqs = new SeqWindow(this.electionClientId, 1);
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.ownsTransport = opts.ownsTransport ?? false;
     this.serverName = opts.serverName ?? 'NATS';
@@ -215,9 +227,16 @@ export class SynodClient {
    * Seq window: the client never starts a seq `SEQ_WINDOW` (1024) or more past its oldest
    * proposal still in progress; a proposal beyond that waits (within its own deadline and
    * signal) until the older ones settle. With this, a command answered `chosen` is always
-   * applied by the deduplicating readers of the log (see `SEQ_WINDOW`).
+   * applied by the deduplicating readers of the log (see `SEQ_WINDOW`). Election commands
+   * have a window of their own ({@link electionClientId}).
    */
-  async propose(payload: string, opts: ProposeOptions = {}): Promise<Proposed> {
+  propose(payload: string, opts: ProposeOptions = {}): Promise<Proposed> {
+    return this.proposeAs(this.clientId, this.seqs, payload, opts);
+  }
+
+  /** {@link propose} as `clientId`, whose seqs `seqs` keeps. */
+  private async proposeAs(clientId: string, seqs: SeqWindow, payload: string,
+    opts: ProposeOptions): Promise<Proposed> {
     this.checkOpen();
     if (typeof payload !== 'string') throw new TypeError('payload must be a string');
     const maxPayload = resolveLimits().maxPayloadBytes;
@@ -231,17 +250,17 @@ export class SynodClient {
     const signal = anySignal([opts.signal, this.closing.signal]);
     const deadline = Date.now() + timeoutMs;
     // Started in this turn when the window allows (so that it can join this turn's batch).
-    let seq = this.seqs.tryStart(opts.seq);
+    let seq = seqs.tryStart(opts.seq);
     let remainingMs = timeoutMs;
     if (seq === undefined) {
-      seq = await this.seqs.wait(payload, opts.seq, timeoutMs, signal);
+      seq = await seqs.wait(payload, opts.seq, timeoutMs, signal);
       remainingMs = Math.max(1, deadline - Date.now());
     }
     try {
-      return await proposeCommand(this.context(), { clientId: this.clientId, seq, payload },
-        remainingMs, signal);
+      return await proposeCommand(this.context(), { clientId, seq, payload }, remainingMs,
+        signal);
     } finally {
-      this.seqs.finish(seq);
+      seqs.finish(seq);
     }
   }
 
@@ -345,15 +364,16 @@ export class SynodClient {
 
   private electionHost(): ElectionHost {
     this.elections ??= new ElectionView({
-      clientId: this.clientId,
+      clientId: this.electionClientId,
       watch: (from, o) => this.watch(from, o),
     });
     const view = this.elections;
     return {
-      clientId: this.clientId,
+      clientId: this.electionClientId,
       timeoutMs: this.timeoutMs,
       closed: this.closing.signal,
-      propose: (payload, o) => this.propose(payload, o),
+      propose: (payload, o) => this.proposeAs(this.electionClientId, this.electionSeqs, payload,
+        o),
       view: () => view,
     };
   }

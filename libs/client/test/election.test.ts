@@ -12,6 +12,7 @@ import {
   SynodAbortedError,
   SynodClient,
   type SynodLeaseLostError,
+  SynodTimeoutError,
 } from '../src/index.js';
 import { Bus, freshCluster, publishLog, scriptedLearner } from './bus.js';
 
@@ -35,6 +36,8 @@ class ToyLog {
   clockOffsetMs = 0;
   /** While true, requests are dropped (the cluster is unreachable). */
   silent = false;
+  /** Requests of the commands it says yes to are dropped (those commands never settle). */
+  drop: ((cmd: { clientId: string; seq: number; payload: string }) => boolean) | null = null;
   /**
    * A command to put in the slot right after the next request's, delivered to watchers in the
    * same log event (a page the client's replica applies in one go), with its stamp offset.
@@ -48,7 +51,7 @@ class ToyLog {
     const sub = server.subscribe(`synod.${cluster}.request.*`, (m) => {
       if (this.silent) return;
       const req = decode(m.data);
-      if (req.type !== 'request') return;
+      if (req.type !== 'request' || this.drop?.(req.cmd) === true) return;
       const key = `${req.cmd.clientId}#${req.cmd.seq}`;
       let slot = this.slots.get(key);
       if (slot === undefined) {
@@ -175,6 +178,40 @@ describe('elect', () => {
     // was sent before it was confirmed), so before the log could expire the lease.
     expect(lostAt - lastRenewal).toBeLessThanOrEqual(ttlMs - 200 + 50);
     expect(lostAt - silentAt).toBeLessThan(ttlMs);
+    toy.stop();
+  });
+
+  test('a full seq window of application proposals on the same client does not hold up ' +
+    'renewals: election commands have their own client id and window', async () => {
+    const toy = new ToyLog(freshCluster());
+    const a = await client(toy.cluster, 'app-a');
+    const ttlMs = 1000;
+    const lead = await a.elect('g', 'a', { ttlMs, marginMs: 200, renewEveryMs: 250 });
+    let renewals = 0;
+    lead.on('renewed', () => renewals++);
+    // One application proposal that does not settle (its requests are lost) for 20 s...
+    toy.drop = (c) => c.payload === 'stuck';
+    const stuck = a.propose('stuck', { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    // ...and 1023 that do: the window is full, no new seq of the application may start.
+    await Promise.all(Array.from({ length: 1023 }, (_, i) => a.propose(`v${i}`)));
+    const window = a.propose('one too many', { timeoutMs: 300 });
+    await expect(window).rejects.toBeInstanceOf(SynodTimeoutError); // the window still holds
+    const before = renewals;
+    await new Promise((r) => setTimeout(r, 2 * ttlMs));
+    expect(lead.lostReason).toBeNull();
+    expect(lead.held).toBe(true);
+    expect(renewals - before).toBeGreaterThanOrEqual(3);
+    // Election commands carry the election's client id, the application's the client's own.
+    const ids = (p: (x: string) => boolean): Set<string> => new Set([...toy.log.values()]
+      .flatMap((e) => e.value.kind === 'cmds' ? e.value.cmds : [])
+      .filter((c) => p(c.payload)).map((c) => c.clientId));
+    const isElection = (x: string): boolean => x.startsWith('{"synod":"election"');
+    expect(a.electionClientId).not.toBe(a.clientId);
+    expect([...ids(isElection)]).toEqual([a.electionClientId]);
+    expect([...ids((x) => !isElection(x))]).toEqual([a.clientId]);
+    await lead.resign();
+    await a.close();
+    expect(await stuck).toBeInstanceOf(SynodAbortedError);
     toy.stop();
   });
 
