@@ -192,6 +192,19 @@ export class SafetyChecker {
     }
   }
 
+  /**
+   * A node claimed `value` decided at `slot`: a proposer's or learner's `chosen` message, or a
+   * proposer's own decision. Every such claim must match what acceptors' states chose, whether
+   * or not a receiver acts on it (a wrong claim that happens to be ignored is still a bug).
+   */
+  onDecisionClaim(node: string, slot: number, value: Value, what: string): void {
+    const c = this.chosenBySlot.get(slot);
+    if (c === undefined || !valueEquals(c, value)) {
+      this.fail('integrity', `${node} ${what} ${describeValue(value)} at slot ${slot}; chosen: ` +
+        `${c === undefined ? 'nothing' : describeValue(c)}`);
+    }
+  }
+
   /** A client was told that its command was chosen at `slot`. */
   onAcknowledged(cmd: Command, slot: number): void {
     const c = this.chosenBySlot.get(slot);

@@ -590,6 +590,11 @@ export class Simulation {
       return;
     }
     const target = messageTarget(m);
+    if (m.type === 'chosen') {
+      // Judged when sent, not when acted on: a wrong `chosen` that its receiver happens to
+      // ignore (it already knew the slot) is still a bug that another interleaving exposes.
+      this.checker.onDecisionClaim(from.id, m.slot, m.value, 'sent chosen');
+    }
     if (m.type === 'accept' && target !== null) this.thriftyAccepts++;
     if (target !== null) {
       const to = this.byId.get(target);
@@ -762,6 +767,7 @@ export class Simulation {
       case 'proposer': {
         const core = n.core as ProposerCore;
         const r = core.ready();
+        for (const d of r.committed) this.checker.onDecisionClaim(n.id, d.slot, d.value, 'decided');
         for (const m of r.messages) this.send(n, m);
         core.advance();
         return;
