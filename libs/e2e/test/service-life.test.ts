@@ -49,6 +49,19 @@ describe('configuration checked across variables', () => {
   });
 });
 
+describe('OpenTelemetry endpoint', () => {
+  test('an OTLP endpoint without its http:// scheme is refused, naming the variable and the ' +
+    'fix (exit 78), instead of a start-up failure that names neither', async () => {
+    const p = await proposer({
+      OTEL_SDK_DISABLED: '', OTEL_EXPORTER_OTLP_ENDPOINT: '127.0.0.1:4318',
+    });
+    expect((await p.exited).code).toBe(78);
+    expect(p.output())
+      .toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT="127\.0\.0\.1:4318" is not an http\(s\) URL/);
+    expect(p.output()).toContain('e.g. http://otel-collector:4318');
+  });
+});
+
 describe('stop signals', () => {
   test('a stop asked for while the service is still starting ends it at once (exit 0)',
     async () => {

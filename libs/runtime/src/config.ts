@@ -156,3 +156,35 @@ export const parsers = {
     return raw;
   },
 };
+
+/** The OpenTelemetry variables that name an OTLP/HTTP endpoint. */
+const OTLP_ENDPOINT_VARS = [
+  'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+] as const;
+
+/**
+ * Problems with the standard OpenTelemetry endpoint variables that every service reads: each
+ * one set must be an `http://` or `https://` URL. The SDK would otherwise fail to start with a
+ * message that does not name the variable (`127.0.0.1:4318`), or start and fail every export
+ * (`otel-collector:4318` parses as a URL of scheme `otel-collector:`).
+ */
+export function otelEnvProblems(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const name of OTLP_ENDPOINT_VARS) {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') continue;
+    let ok = false;
+    try {
+      const u = new URL(raw);
+      ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      out.push(`${name}=${JSON.stringify(redactCredentials(raw))} is not an http(s) URL: give ` +
+        'the scheme, e.g. http://otel-collector:4318 (or unset it: no spans are exported then)');
+    }
+  }
+  return out;
+}

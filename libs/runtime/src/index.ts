@@ -16,7 +16,8 @@ export {
 export { type Core, CoreDriver, type DriverHooks, type DriverOptions } from './driver.js';
 export { createLogger, type Logger, type LoggerOptions, silentLogger } from './logger.js';
 export {
-  ConfigError, describeConfig, parsers, readConfig, redactCredentials, type VarSpec,
+  ConfigError, describeConfig, otelEnvProblems, parsers, readConfig, redactCredentials,
+  type VarSpec,
 } from './config.js';
 export {
   type ExtraRoute,

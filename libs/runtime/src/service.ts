@@ -1,4 +1,6 @@
-import { ConfigError, describeConfig, readConfig, type VarSpec } from './config.js';
+import {
+  ConfigError, describeConfig, otelEnvProblems, readConfig, type VarSpec,
+} from './config.js';
 import { type HealthServer, type HealthSource, startHealthServer } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -54,7 +56,7 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
   let config: Values<S>;
   try {
     config = readConfig(def.config, process.env);
-    const problems = def.check?.(config) ?? [];
+    const problems = [...def.check?.(config) ?? [], ...otelEnvProblems(process.env)];
     if (problems.length > 0) throw new ConfigError(problems);
   } catch (e) {
     if (e instanceof ConfigError) {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parsers, readConfig } from '../src/index.js';
+import { ConfigError, otelEnvProblems, parsers, readConfig } from '../src/index.js';
 
 const specs = {
   nodeId: { name: 'SYNOD_NODE_ID', help: "this node's id", parse: parsers.token, example: 'a1' },
@@ -101,5 +101,30 @@ describe('NAME_FILE: a variable read from a file (mounted Secrets)', () => {
     expect(() => readConfig(specs, {
       SYNOD_NODE_ID_FILE: join(dir, 'missing'), SYNOD_ACCEPTORS: 'a1',
     })).toThrow(/SYNOD_NODE_ID_FILE=".*missing" cannot be read/);
+  });
+});
+
+describe('otelEnvProblems: the OTLP endpoint variables every service reads', () => {
+  test('http(s) URLs, unset or empty: no problem', () => {
+    expect(otelEnvProblems({})).toEqual([]);
+    expect(otelEnvProblems({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector.example:443/v1/traces',
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '',
+    })).toEqual([]);
+  });
+
+  test('no scheme, or another scheme: named, with the fix, password hidden', () => {
+    const p = otelEnvProblems({
+      OTEL_EXPORTER_OTLP_ENDPOINT: '127.0.0.1:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'otel-collector:4318',
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'grpc://u:secret@h:4317',
+    });
+    expect(p).toHaveLength(3);
+    expect(p[0]).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT="127\.0\.0\.1:4318" is not an http\(s\) URL/);
+    expect(p[0]).toContain('e.g. http://otel-collector:4318');
+    expect(p[1]).toMatch(/^OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="otel-collector:4318"/);
+    expect(p[2]).toContain('u:***@h:4317');
+    expect(p[2]).not.toContain('secret');
   });
 });
