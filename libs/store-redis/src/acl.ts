@@ -13,7 +13,8 @@ export const CONNECTION_REDIS_COMMANDS = ['info', 'client|setname', 'ping', 'qui
 /**
  * An acceptor's commands: load (`MGET`, `SET ... NX` of the marker, `SCAN` for stray keys,
  * `HSCAN`), persist (`EVALSHA`, `EVAL` on `NOSCRIPT`, and the script's own `GET`, `SET`,
- * `HSET`, and `HDEL` for log compaction) and the durability check (`CONFIG GET`).
+ * `HSET`, and `HDEL` for log compaction; the write counter is read with `GET` and written with
+ * `SET`, not `INCR`), the marker check (`MGET`) and the durability check (`CONFIG GET`).
  * Readmission (`npm run admin -- readmit`,
  * docs/operations.md) writes through the same user, in one `MULTI`/`EXEC`.
  */
