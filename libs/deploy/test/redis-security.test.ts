@@ -274,7 +274,7 @@ describe('T5: Redis ACL users per store', () => {
       const r = await redisMatrix(redis.url, admin, d);
       expect(r.wrong).toContain('denied but not refused: default PING: it worked');
     } finally {
-      await admin.acl('SETUSER', ...REDIS_DEFAULT_USER.split(' ').slice(1));
+      await admin.call('ACL', 'SETUSER', ...REDIS_DEFAULT_USER.split(' ').slice(1));
     }
   });
 });
