@@ -156,11 +156,20 @@ void runService({
         hooks: telemetry.driverHooks({ role: 'acceptor', nodeId: c.nodeId, cluster: c.cluster }),
         persist: (p) => store.persist(p),
         onFatal: (e) => {
-          // Memory is now ahead of Redis: stop voting at once and let the supervisor restart
-          // us from what is durable.
-          refusal = `persist failed: ${e instanceof Error ? e.message : String(e)}`;
-          log.error({ err: e }, 'persist failed: exiting so that the acceptor restarts from Redis');
-          setTimeout(() => process.exit(1), 50);
+          // Memory is now ahead of Redis: stop voting at once.
+          if (voting?.driver !== driver) return;
+          if (e instanceof StoreError && e.code === StoreErrorCode.Amnesia) {
+            // Redis itself shows the loss (no marker): a restart refuses as well.
+            refusal = `${e.code}: ${e.message}`;
+            log.error({ err: e }, 'persist failed: exiting; on restart the acceptor refuses to ' +
+              'vote until re-admitted');
+            setTimeout(() => process.exit(1), 50);
+            return;
+          }
+          const why = e instanceof StoreError ? `${e.code}: ${e.message}`
+            : `persist failed: ${e instanceof Error ? e.message : String(e)}`;
+          log.error({ err: e }, `NOT VOTING: ${why}`);
+          stopVoting(why);
         },
       });
       driver.start();
@@ -172,6 +181,12 @@ void runService({
             if (redisDown !== null) log.info({}, 'marker check: Redis answers again');
             redisDown = null;
           }, (e: unknown) => {
+            if (e instanceof StoreError && e.code === StoreErrorCode.LostWrites) {
+              if (voting === null) return;
+              log.error({ err: e }, `NOT VOTING: ${e.code}: ${e.message}`);
+              stopVoting(`${e.code}: ${e.message}`);
+              return;
+            }
             if (!(e instanceof StoreError) || e.code !== StoreErrorCode.Amnesia) {
               // Redis unreachable (or refusing): not a verdict on its state. A write would
               // fail the same way and stop the acceptor; meanwhile it is not ready, and an
@@ -195,10 +210,29 @@ void runService({
       log.info({ promised: core.promised, accepted: core.acceptedEntries().length },
         'acceptor voting');
     };
-    // Not voting at start (Redis unreachable, not durable yet, or a lost state awaiting
-    // re-admission): load again with a growing pause (1 s up to 30 s) until it works, so that
-    // a Redis that comes up later, is reconfigured, or an acceptor re-admitted by the operator
-    // starts voting without a restart. Each attempt is the full load with all its checks.
+    /**
+     * Stops voting without exiting, then loads the state again (with every check) until that
+     * works. The process stays up because its store holds the write count of its last
+     * acknowledged write, the only evidence that Redis lost acknowledged writes (a truncated
+     * AOF): a restarted acceptor could not tell (docs/decisions/012-write-counter.md). Reloaded,
+     * the store refuses LOST_WRITES until the acceptor is re-admitted.
+     */
+    const stopVoting = (why: string): void => {
+      const v = voting;
+      if (v === null) return;
+      voting = null;
+      refusal = why;
+      if (markerCheck !== null) clearInterval(markerCheck);
+      markerCheck = null;
+      void v.driver.stop().then(() => {
+        if (!stopped && retry === null) retryLoad(0);
+      });
+    };
+    // Not voting at start or after a failed write (Redis unreachable, not durable yet, or a
+    // lost state awaiting re-admission): load again with a growing pause (1 s up to 30 s)
+    // until it works, so that a Redis that comes up later, is reconfigured, or an acceptor
+    // re-admitted by the operator starts voting without a restart. Each attempt is the full
+    // load with all its checks.
     const retryLoad = (attempt: number): void => {
       retry = setTimeout(() => {
         retry = null;

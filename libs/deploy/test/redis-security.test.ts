@@ -8,6 +8,7 @@ import {
   ACCEPTOR_REDIS_COMMANDS,
   LEARNER_REDIS_COMMANDS,
   readmitAcceptor,
+  REDIS_DEFAULT_USER,
   RedisAcceptorStore,
   RedisLearnerStore,
 } from '@synod/store-redis';
@@ -16,7 +17,8 @@ import { type RedisServer, startRedis } from '@synod/testing';
 /**
  * T5, Redis: a real redis-server runs the generated ACL users (docs/security.md). Every
  * (user, key, command) pair of the matrix below is tried on a fresh connection: a denied one
- * must be refused (NOPERM) with the data, the configuration and the ACL unchanged; an allowed
+ * must be refused (NOPERM; NOAUTH for `default`, which is off) with the data, the configuration
+ * and the ACL unchanged; an allowed
  * one must succeed. Then each store runs its whole life on a Redis holding only its own user,
  * as in production, which shows the allowed commands are also enough.
  */
@@ -108,7 +110,14 @@ interface MatrixUser {
   readonly password: string;
   readonly commands: readonly string[];
   readonly keyPrefix: string | null;
+  /**
+   * How a denied command is refused. NOPERM for a command or key; a script's own call refused
+   * reads "can't access". The `default` user is off: every command gets NOAUTH.
+   */
+  readonly refusal: RegExp;
 }
+
+const NOPERM = /NOPERM|no permissions|can't access/i;
 
 function sha1(text: string): string {
   return createHash('sha1').update(text).digest('hex');
@@ -167,8 +176,10 @@ async function redisMatrix(url: string, admin: Redis, u: MatrixUser):
       (key === null || (u.keyPrefix !== null && key.startsWith(u.keyPrefix)));
     const args = cmd.args(key ?? '');
     const what = `${u.user} ${args.join(' ').slice(0, 90)}`;
-    const r = new Redis(url, { username: u.user, password: u.password, lazyConnect: true,
-      enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    // `default` has no password: its client sends no AUTH (ioredis would send `AUTH default`).
+    const login = u.password === '' ? {} : { username: u.user, password: u.password };
+    const r = new Redis(url, { ...login, lazyConnect: true, enableReadyCheck: false,
+      maxRetriesPerRequest: 0, retryStrategy: () => null });
     r.on('error', () => undefined);
     let error: string | null = null;
     try {
@@ -184,8 +195,7 @@ async function redisMatrix(url: string, admin: Redis, u: MatrixUser):
       if (error !== null) wrong.push(`allowed but failed: ${what}: ${error}`);
     } else {
       denied++;
-      // NOPERM for a command or key; a script's own call refused reads "can't access".
-      if (error === null || !/NOPERM|no permissions|can't access/i.test(error)) {
+      if (error === null || !u.refusal.test(error)) {
         wrong.push(`denied but not refused: ${what}: ${error ?? 'it worked'}`);
       } else if ((await snapshot(admin)) !== before) {
         wrong.push(`denied but changed something: ${what}`);
@@ -213,13 +223,16 @@ describe('T5: Redis ACL users per store', () => {
       users.push({
         user: `${role}-${id}`, password,
         commands: role === 'acceptor' ? ACCEPTOR_REDIS_COMMANDS : LEARNER_REDIS_COMMANDS,
-        keyPrefix: `synod:{${CLUSTER}}:${role}:${id}:`,
+        keyPrefix: `synod:{${CLUSTER}}:${role}:${id}:`, refusal: NOPERM,
       });
     };
     add('acceptor', 'a1');
     add('acceptor', 'a2');
     add('learner', 'l1');
-    users.push({ user: 'default', password: '', commands: ['ping'], keyPrefix: null });
+    // The default user is off, so no client can use it, not even for PING (it keeps every
+    // permission for the AOF replay: redis/redis#14541, REDIS_DEFAULT_USER).
+    users.push({ user: 'default', password: '', commands: [], keyPrefix: null,
+      refusal: /^NOAUTH/ });
     lines.add(`user ${ADMIN.user} reset on >${ADMIN.password} ~* &* +@all`);
     writeFileSync(join(aclDir, 'users.acl'), `${[...lines].join('\n')}\n`);
     redis = await startRedis({ aclFile: join(aclDir, 'users.acl') });
@@ -252,6 +265,16 @@ describe('T5: Redis ACL users per store', () => {
         'it worked');
     } finally {
       await admin.acl('SETUSER', a1.user, 'resetkeys', `~${a1.keyPrefix}*`);
+    }
+  });
+  test('planted bug: the old default user (on, PING only) is caught', async () => {
+    const d = users.find((x) => x.user === 'default') as MatrixUser;
+    await admin.acl('SETUSER', 'default', 'reset', 'on', 'nopass', '-@all', '+ping');
+    try {
+      const r = await redisMatrix(redis.url, admin, d);
+      expect(r.wrong).toContain('denied but not refused: default PING: it worked');
+    } finally {
+      await admin.call('ACL', 'SETUSER', ...REDIS_DEFAULT_USER.split(' ').slice(1));
     }
   });
 });

@@ -24,6 +24,8 @@ import { ACCEPTOR_PERSIST, scriptRefusal } from './scripts.js';
 
 /** Where the operator learns how to bring back an acceptor that lost its memory. */
 const READMIT_DOC = 'docs/operations.md#readmit';
+/** Where the operator learns what to do when Redis lost acknowledged writes. */
+const LOST_WRITES_DOC = 'docs/operations.md#lost-writes';
 /** Fields per HSCAN page when loading accepted entries. */
 const SCAN_COUNT = 1000;
 
@@ -53,7 +55,14 @@ export interface RedisAcceptorStoreOptions extends RedisStoreOptions {
  * before it answers under `appendfsync always`; it writes nothing unless the marker this store
  * loaded is still there, and never lowers the promise. After a reconnection the durability
  * check runs again before the next write (Redis may have restarted with another config).
- * Errors are {@link StoreError}s.
+ *
+ * The lost-writes guard: every persist raises a write counter in Redis by one, and the store
+ * remembers the counter after its last acknowledged write. A persist writes nothing unless the
+ * counter is exactly that; `verifyMarker()` and a later `load()` of the same store refuse when
+ * it is lower (LOST_WRITES): Redis came back without writes it had acknowledged, e.g. from a
+ * truncated AOF. A new store (a restarted acceptor) cannot tell; see
+ * docs/decisions/012-write-counter.md. Persists must not overlap (the runtime's driver awaits
+ * each one); an overlapping call is a programmer error. Errors are {@link StoreError}s.
  */
 export class RedisAcceptorStore implements AcceptorStore {
   /** The key layout of this acceptor. */
@@ -63,6 +72,13 @@ export class RedisAcceptorStore implements AcceptorStore {
   private readonly limits: Limits;
   /** The marker JSON that persist requires, set by `load()`. */
   private marker: string | null = null;
+  /**
+   * The write counter after this store's last acknowledged write (or as `load()` found it)
+   * under {@link marker}: Redis must never hold less.
+   */
+  private writes = 0;
+  /** True while a persist is in flight: each one expects the counter the previous one left. */
+  private persisting = false;
   /** False after a reconnection: Redis may have restarted with another configuration. */
   private durableChecked = false;
   private durableCheck: Promise<void> | null = null;
@@ -86,26 +102,38 @@ export class RedisAcceptorStore implements AcceptorStore {
 
   /**
    * Connects and loads the durable state. Rejects with NOT_DURABLE, AMNESIA, WRONG_KEYSPACE,
-   * CORRUPT or UNAVAILABLE; see {@link StoreErrorCode}.
+   * CORRUPT or UNAVAILABLE; see {@link StoreErrorCode}. Loaded again by the same store (an
+   * acceptor that stopped voting and reloads), it rejects with LOST_WRITES when the marker is
+   * the one it knew but the write counter is below its last acknowledged write; a new marker
+   * (readmission) starts a new count.
    */
   async load(): Promise<AcceptorDurableState> {
     await this.link.connect();
     await this.ensureDurable();
     for (let attempt = 0; ; attempt++) {
-      const [marker, promised, floor] = await this.link.call('MGET marker promised floor',
-        (r) => r.mget(this.keys.marker, this.keys.promised, this.keys.floor));
+      const k = this.keys;
+      const [marker, promised, floor, writes] = await this.link.call(
+        'MGET marker promised floor writes',
+        (r) => r.mget(k.marker, k.promised, k.floor, k.writes));
       if (marker !== null && marker !== undefined) {
         this.checkMarker(marker);
+        const count = this.parseWrites(writes ?? null);
+        if (marker === this.marker && count < this.writes) {
+          throw this.lostWrites(count, 'load', null);
+        }
         const state = await this.readState(promised ?? null, floor ?? null);
         this.marker = marker;
+        this.writes = count;
         return state;
       }
       await this.refuseUnlessFresh();
       const created = this.newMarker();
+      // The counter is absent, which counts as 0: a marker and its count in one step.
       const ok = await this.link.call('SET marker NX',
         (r) => r.set(this.keys.marker, created, 'NX'));
       if (ok === 'OK') {
         this.marker = created;
+        this.writes = 0;
         return { promised: null, accepted: [] };
       }
       // Someone created the marker between our read and our write; read it again, once.
@@ -115,36 +143,59 @@ export class RedisAcceptorStore implements AcceptorStore {
 
   /**
    * Makes `p` durable with one atomic script call. Rejects with AMNESIA (marker gone or
-   * changed; nothing written), REFUSED (would lower the promise, or put an entry above it),
-   * NOT_DURABLE (Redis came back without AOF always), CORRUPT or UNAVAILABLE.
+   * changed), LOST_WRITES (Redis lost acknowledged writes), REFUSED (would lower the promise,
+   * or put an entry above it, or Redis holds a write this store never saw acknowledged),
+   * NOT_DURABLE (Redis came back without AOF always), CORRUPT or UNAVAILABLE. A refusal of
+   * the script writes nothing.
    */
   async persist(p: AcceptorPersist): Promise<void> {
     const marker = this.marker;
     if (marker === null) throw new Error('RedisAcceptorStore: load() must succeed before persist');
-    const args = [marker, ...this.promiseArgs(p.promised)];
-    const c = p.compact;
-    args.push(c === undefined ? '' : String(c.floor), String(c?.dropped.length ?? 0));
-    if (c !== undefined) for (const s of c.dropped) args.push(String(s));
-    for (const e of p.accepted) args.push(...this.entryArgs(e));
-    if (!this.durableChecked) await this.ensureDurable();
-    const k = this.keys;
-    await this.link.call('persist',
-      () => this.link.script(ACCEPTOR_PERSIST, [k.marker, k.promised, k.accepted, k.floor], args),
-      (e) => this.refusalError(e));
+    if (this.persisting) throw new Error('RedisAcceptorStore: persists must not overlap');
+    this.persisting = true;
+    try {
+      const expected = this.writes;
+      const args = [marker, String(expected), ...this.promiseArgs(p.promised)];
+      const c = p.compact;
+      args.push(c === undefined ? '' : String(c.floor), String(c?.dropped.length ?? 0));
+      if (c !== undefined) for (const s of c.dropped) args.push(String(s));
+      for (const e of p.accepted) args.push(...this.entryArgs(e));
+      if (!this.durableChecked) await this.ensureDurable();
+      const k = this.keys;
+      const keys = [k.marker, k.promised, k.accepted, k.floor, k.writes];
+      const now = await this.link.call('persist',
+        () => this.link.script(ACCEPTOR_PERSIST, keys, args),
+        (e) => this.refusalError(e, expected));
+      if (now !== expected + 1) {
+        throw new Error(`persist script answered ${String(now)}, not ${expected + 1}`);
+      }
+      this.writes = expected + 1;
+    } finally {
+      this.persisting = false;
+    }
   }
 
   /**
-   * Checks, writing nothing, that the marker `load()` found is still there: a Redis wiped or
-   * replaced under a running acceptor is then noticed before a vote needs it (an acceptor that
-   * no accept reaches, under thrifty phase 2 or in an idle cluster, would otherwise notice only
-   * at its next write). Rejects with AMNESIA (marker gone or changed), UNAVAILABLE, or the
-   * error Redis gave (e.g. an ACL refusal).
+   * Checks, writing nothing, that the marker `load()` found is still there and that Redis holds
+   * every write this store saw acknowledged: a Redis wiped, replaced, or restarted from a
+   * truncated AOF under a running acceptor is then noticed before a vote needs it (an acceptor
+   * that no accept reaches, under thrifty phase 2 or in an idle cluster, would otherwise notice
+   * only at its next write). Rejects with AMNESIA (marker gone or changed), LOST_WRITES,
+   * CORRUPT (the counter does not parse), UNAVAILABLE, or the error Redis gave (e.g. an ACL
+   * refusal). A counter above the store's is no verdict: a persist may be in flight.
    */
   async verifyMarker(): Promise<void> {
     const marker = this.marker;
     if (marker === null) throw new Error('RedisAcceptorStore: load() must succeed before use');
-    const now = await this.link.call('GET marker', (r) => r.get(this.keys.marker));
-    if (now === marker) return;
+    // Every write acknowledged before the read is sent must show in what it reads.
+    const acked = this.writes;
+    const [now, writes] = await this.link.call('MGET marker writes',
+      (r) => r.mget(this.keys.marker, this.keys.writes));
+    if (now === marker) {
+      const count = this.parseWrites(writes ?? null);
+      if (count < acked) throw this.lostWrites(count, 'check', null, acked);
+      return;
+    }
     const id = this.o.acceptorId;
     throw new StoreError(StoreErrorCode.Amnesia, now === null || now === undefined
       ? `acceptor ${id}'s marker vanished from Redis at ${this.where} while it was running ` +
@@ -229,6 +280,32 @@ export class RedisAcceptorStore implements AcceptorStore {
     return null;
   }
 
+  /** The write counter as stored (absent: 0); CORRUPT unless a safe non-negative integer. */
+  private parseWrites(raw: string | null): number {
+    const n = raw === null ? 0 : /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n)) {
+      throw new StoreError(StoreErrorCode.Corrupt,
+        `corrupt state at key ${this.keys.writes}: not a write count: ${raw?.slice(0, 50)}`);
+    }
+    return n;
+  }
+
+  /**
+   * LOST_WRITES: Redis has counter `count`, below `acked`, the count after this store's last
+   * acknowledged write. `when` says which operation found it.
+   */
+  private lostWrites(count: number, when: 'load' | 'check' | 'persist', cause: unknown,
+    acked: number = this.writes): StoreError {
+    const nothing = when === 'persist' ? '; nothing was written' : '';
+    return new StoreError(StoreErrorCode.LostWrites,
+      `acceptor ${this.o.acceptorId}'s Redis at ${this.where} has write counter ${count} but ` +
+      `this acceptor's last acknowledged write was ${acked}: ${acked - count} acknowledged ` +
+      'write(s) were lost (Redis restarted from a truncated or damaged AOF, or an older copy ' +
+      `of its data)${nothing}. Its votes can no longer be trusted: it will not vote until ` +
+      `re-admitted (delete its keys, then readmit): see ${LOST_WRITES_DOC}`,
+      cause ?? undefined);
+  }
+
   private newMarker(): string {
     return encodeMarker({
       cluster: this.o.cluster,
@@ -272,7 +349,7 @@ export class RedisAcceptorStore implements AcceptorStore {
   }
 
   /** The StoreError for a refusal of the persist script, or null for any other error. */
-  private refusalError(e: unknown): StoreError | null {
+  private refusalError(e: unknown, expected: number): StoreError | null {
     const r = scriptRefusal(e);
     if (r === null) return null;
     const id = this.o.acceptorId;
@@ -286,9 +363,17 @@ export class RedisAcceptorStore implements AcceptorStore {
         return new StoreError(StoreErrorCode.Amnesia,
           `acceptor ${id}'s marker at ${this.where} changed while it was running (Redis was ` +
           `re-initialised: ${r.detail}); nothing was written. See ${READMIT_DOC}`, e);
+      case 'BEHIND':
+        return this.lostWrites(Number(r.detail), 'persist', e, expected);
+      case 'AHEAD':
+        return new StoreError(StoreErrorCode.Refused,
+          `acceptor ${id}'s Redis at ${this.where} has write counter ${r.detail}, above the ` +
+          `${expected} of its last acknowledged write: it holds a write this store never saw ` +
+          'acknowledged (a copy of an earlier call that ran late, or another process writing ' +
+          'as this acceptor); nothing was written. Load the state again before voting', e);
       case 'CORRUPT':
         return new StoreError(StoreErrorCode.Corrupt,
-          `corrupt record at key ${this.keys.promised}: ${r.detail}; nothing was written`, e);
+          `corrupt record: ${r.detail}; nothing was written`, e);
       case 'LOWER':
       case 'ABOVE':
         return new StoreError(StoreErrorCode.Refused,

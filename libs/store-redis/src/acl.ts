@@ -13,7 +13,8 @@ export const CONNECTION_REDIS_COMMANDS = ['info', 'client|setname', 'ping', 'qui
 /**
  * An acceptor's commands: load (`MGET`, `SET ... NX` of the marker, `SCAN` for stray keys,
  * `HSCAN`), persist (`EVALSHA`, `EVAL` on `NOSCRIPT`, and the script's own `GET`, `SET`,
- * `HSET`, and `HDEL` for log compaction) and the durability check (`CONFIG GET`).
+ * `HSET`, and `HDEL` for log compaction; the write counter is read with `GET` and written with
+ * `SET`, not `INCR`), the marker check (`MGET`) and the durability check (`CONFIG GET`).
  * Readmission (`npm run admin -- readmit`,
  * docs/operations.md) writes through the same user, in one `MULTI`/`EXEC`.
  */
@@ -77,7 +78,16 @@ export function redisAclUser(o: RedisAclUserOptions): string {
 }
 
 /**
- * The `default` user: no password, but it may only `PING` (health checks). Every other
- * unauthenticated command is refused with NOPERM.
+ * The `default` user: `off`, so that no client can use it: every unauthenticated command, PING
+ * included, is refused with NOAUTH, and `AUTH default ...` fails. Its permissions are all
+ * commands and all keys anyway, because Redis itself still runs as `default` when it replays
+ * the AOF: a script whose effects are more than one command is propagated wrapped in
+ * MULTI/EXEC, and on reload EXEC re-checks each queued command against `default`
+ * (redis/redis#14541, fixed by redis/redis#14545 only in newer Redis; valkey#3983). With a
+ * `default` user that may not write, Redis 7.0 silently dropped every such block on restart:
+ * acknowledged votes and decisions were lost. (Narrower rules, e.g. `~synod:* +set +hset +hdel`,
+ * also survive a reload on 7.0.15, but a command the scripts start to write would again be
+ * dropped in silence; an `off` user's permissions are unreachable by clients.) Health checks
+ * treat NOAUTH as "Redis answers" (docs/security.md).
  */
-export const REDIS_DEFAULT_USER = 'user default reset on nopass resetchannels -@all +ping';
+export const REDIS_DEFAULT_USER = 'user default reset off nopass ~* &* +@all';

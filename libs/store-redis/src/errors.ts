@@ -9,13 +9,21 @@ export const StoreErrorCode = {
   Amnesia: 'AMNESIA',
   /** The marker belongs to another cluster or node: wrong Redis, database or configuration. */
   WrongKeyspace: 'WRONG_KEYSPACE',
+  /**
+   * Redis holds fewer writes than this acceptor saw acknowledged (its write counter is below
+   * the store's last acknowledged write): Redis came back from a truncated or damaged AOF, or
+   * an older copy, and forgot votes the acceptor had told others about.
+   */
+  LostWrites: 'LOST_WRITES',
   /** A stored record does not parse strictly; the message names the key (and field). */
   Corrupt: 'CORRUPT',
   /** Redis did not answer in time or could not be reached. */
   Unavailable: 'UNAVAILABLE',
   /**
    * Redis answered but refused the write: the script would have lowered the promise, put an
-   * accepted ballot above the promise, or changed a decided slot; or ACL, OOM, READONLY.
+   * accepted ballot above the promise, or changed a decided slot; the acceptor's write counter
+   * is above the one its store expects (a write it never saw acknowledged); or ACL, OOM,
+   * READONLY.
    */
   Refused: 'REFUSED',
 } as const;

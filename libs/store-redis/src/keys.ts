@@ -15,6 +15,12 @@ export interface AcceptorKeys {
   readonly marker: string;
   /** String: decimal compaction floor; votes below it were dropped (absent: 0). */
   readonly floor: string;
+  /**
+   * String: decimal write counter, raised by one by every persist (absent: 0). A store that
+   * finds it below the value of its own last acknowledged write knows that Redis lost
+   * acknowledged writes (a truncated or damaged AOF): docs/decisions/012-write-counter.md.
+   */
+  readonly writes: string;
 }
 
 /** The keys of one learner (same hash-tag rule as {@link AcceptorKeys}). */
@@ -36,6 +42,7 @@ export function acceptorKeys(cluster: string, acceptor: string): AcceptorKeys {
     accepted: `${prefix}accepted`,
     marker: `${prefix}marker`,
     floor: `${prefix}floor`,
+    writes: `${prefix}writes`,
   };
 }
 

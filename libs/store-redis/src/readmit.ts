@@ -102,7 +102,10 @@ export async function readmitAcceptor(o: ReadmitOptions): Promise<ReadmitResult>
   return { promised: merged.promised, entries: merged.accepted.length, from };
 }
 
-/** Writes the merged state and a new marker into the target's empty keyspace, atomically. */
+/**
+ * Writes the merged state, a new marker and a write counter of 0 into the target's empty
+ * keyspace, atomically.
+ */
 async function writeFresh(o: ReadmitOptions, s: AcceptorDurableState): Promise<void> {
   const keys = acceptorKeys(o.cluster, o.target.id);
   const lim = resolveLimits();
@@ -126,6 +129,9 @@ async function writeFresh(o: ReadmitOptions, s: AcceptorDurableState): Promise<v
       if (s.promised !== null) m.set(keys.promised, encodeBallot(s.promised, lim));
       for (const e of s.accepted) m.hset(keys.accepted, String(e.slot), encodeEntry(e, lim));
       if ((s.floor ?? 0) > 0) m.set(keys.floor, String(s.floor));
+      // A new marker starts a new write count (the acceptor's store, on loading the new
+      // marker, takes the count it finds instead of comparing it with the old one).
+      m.set(keys.writes, '0');
       m.set(keys.marker, marker);
       const res = await m.exec();
       const err = res?.find(([e]) => e !== null);

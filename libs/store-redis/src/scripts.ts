@@ -40,18 +40,24 @@ end
 /**
  * Acceptor persist.
  *
- * KEYS: marker, promised, accepted, floor.
- * ARGV: [1] the marker this store loaded or created (compared byte for byte);
- * [2] `1` when a new promise is given, else `0`; [3] its JSON; [4..6] its round, proposer and
- * incarnation; [7] a new compaction floor, or empty; [8] the number D of slots compacted away,
- * then those D slots; then 5 per accepted entry: slot, entry JSON, round, proposer, incarnation.
+ * KEYS: marker, promised, accepted, floor, writes.
+ * ARGV: [1] the marker this store loaded or created (compared byte for byte); [2] the write
+ * counter this store expects (the value after its last acknowledged write); [3] `1` when a new
+ * promise is given, else `0`; [4] its JSON; [5..7] its round, proposer and incarnation; [8] a
+ * new compaction floor, or empty; [9] the number D of slots compacted away, then those D slots;
+ * then 5 per accepted entry: slot, entry JSON, round, proposer, incarnation.
  *
  * Checks, in order, before any write: (a) the marker exists (else SYNOD_AMNESIA) and is the
  * one this store knows (else SYNOD_MARKER: Redis was re-initialised under a running acceptor);
- * (b) a new promise is not below the stored one (else SYNOD_LOWER); (c) no entry's ballot is
+ * (b) the write counter (absent: 0) is exactly the expected one: below it, Redis lost writes it
+ * had acknowledged (SYNOD_BEHIND: a truncated or damaged AOF), above it, Redis holds a write
+ * this store never saw acknowledged (SYNOD_AHEAD: a copy of an earlier call that ran late, or
+ * another writer), which must not be overwritten from memory that does not know it;
+ * (c) a new promise is not below the stored one (else SYNOD_LOWER); (d) no entry's ballot is
  * above the promise in force after this write (else SYNOD_ABOVE), which keeps the invariant
- * promised >= accepted true of what is on disk. Then SET promised, HSET each entry, and for a
- * compaction HDEL the dropped slots and SET the floor (never lowered).
+ * promised >= accepted true of what is on disk. Then SET promised, HSET each entry, for a
+ * compaction HDEL the dropped slots and SET the floor (never lowered), and SET the counter one
+ * higher, which is the reply.
  */
 export const ACCEPTOR_PERSIST = `${BALLOT_ORDER}
 local marker = redis.call('GET', KEYS[1])
@@ -61,47 +67,60 @@ end
 if marker ~= ARGV[1] then
   return redis.error_reply('SYNOD_MARKER marker changed: ' .. string.sub(marker, 1, 200))
 end
+local wraw = redis.call('GET', KEYS[5]) or '0'
+if not string.match(wraw, '^%d+$') or #wraw > 15 then
+  return redis.error_reply('SYNOD_CORRUPT ' .. KEYS[5] .. ' is not a write count: ' ..
+    string.sub(wraw, 1, 50))
+end
+local writes, expected = tonumber(wraw), tonumber(ARGV[2])
+if writes < expected then
+  return redis.error_reply('SYNOD_BEHIND ' .. wraw)
+end
+if writes > expected then
+  return redis.error_reply('SYNOD_AHEAD ' .. wraw)
+end
 local pr, pp, pi = nil, nil, nil
 local cur = redis.call('GET', KEYS[2])
 if cur then
   local ok, b = pcall(cjson.decode, cur)
   if not ok or type(b) ~= 'table' or type(b.round) ~= 'number'
     or type(b.proposer) ~= 'string' or type(b.incarnation) ~= 'number' then
-    return redis.error_reply('SYNOD_CORRUPT promised does not parse')
+    return redis.error_reply('SYNOD_CORRUPT ' .. KEYS[2] .. ' does not parse')
   end
   pr, pp, pi = b.round, b.proposer, b.incarnation
 end
-if ARGV[2] == '1' then
-  local nr, np, ni = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+if ARGV[3] == '1' then
+  local nr, np, ni = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
   if pr ~= nil and cmp(nr, np, ni, pr, pp, pi) < 0 then
-    return redis.error_reply('SYNOD_LOWER stored promise ' .. cur .. ' is above ' .. ARGV[3])
+    return redis.error_reply('SYNOD_LOWER stored promise ' .. cur .. ' is above ' .. ARGV[4])
   end
   pr, pp, pi = nr, np, ni
 end
-local nd = tonumber(ARGV[8])
-local e0 = 9 + nd
+local nd = tonumber(ARGV[9])
+local e0 = 10 + nd
 for i = e0, #ARGV, 5 do
   local r, p, n = tonumber(ARGV[i + 2]), ARGV[i + 3], tonumber(ARGV[i + 4])
   if pr == nil or cmp(r, p, n, pr, pp, pi) > 0 then
     return redis.error_reply('SYNOD_ABOVE entry at slot ' .. ARGV[i] .. ' is above the promise')
   end
 end
-if ARGV[2] == '1' then
-  redis.call('SET', KEYS[2], ARGV[3])
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[2], ARGV[4])
 end
 for i = e0, #ARGV, 5 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
 end
-if ARGV[7] ~= '' then
-  for i = 9, 8 + nd do
+if ARGV[8] ~= '' then
+  for i = 10, 9 + nd do
     redis.call('HDEL', KEYS[3], ARGV[i])
   end
   local f = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
-  if tonumber(ARGV[7]) > f then
-    redis.call('SET', KEYS[4], ARGV[7])
+  if tonumber(ARGV[8]) > f then
+    redis.call('SET', KEYS[4], ARGV[8])
   end
 end
-return 1
+redis.call('SET', KEYS[5], string.format('%d', writes + 1))
+return writes + 1
 `;
 
 /**
