@@ -15,6 +15,20 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const say = (s) => process.stderr.write(`start: ${s}\n`);
 
+// npm does not pass SIGINT on, and a SIGTERM or SIGKILL to npm leaves this process running,
+// handed to another parent. Watch for that: when the parent is gone, stop the runner as for
+// Ctrl-C (it stops the cluster), then exit; while still building, just exit.
+let child = null;
+const parent = process.ppid;
+let orphaned = false;
+setInterval(() => {
+  if (process.ppid === parent) return;
+  if (!orphaned) say(`parent process ${parent} exited: stopping${child === null ? '' : ' the cluster'}`);
+  orphaned = true;
+  if (child === null) process.exit(1);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+}, 1000).unref();
+
 function run(cmd, argv, opts = {}) {
   const r = spawnSync(cmd, argv, { stdio: 'inherit', cwd: root, ...opts });
   if (r.error) throw r.error;
@@ -70,7 +84,7 @@ for (const app of ['acceptor', 'proposer', 'learner', 'cli', 'local']) {
 }
 if (args.includes('--build-only')) process.exit(0);
 const local = join(root, 'dist/apps/local/main.js');
-const child = spawn(process.execPath, ['--enable-source-maps', local, ...args], {
+child = spawn(process.execPath, ['--enable-source-maps', local, ...args], {
   stdio: 'inherit', cwd: root,
 });
 for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) {

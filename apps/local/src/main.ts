@@ -8,8 +8,14 @@ import { lockDataDir } from './lock.js';
 const HELP = `npm start: run a whole Synod cluster on this machine
 
 Starts nats-server, one redis-server per acceptor and per learner (appendonly yes,
-appendfsync always), then every service as its own OS process, restarts any that dies, and
-serves until Ctrl-C, when it stops everything it started.
+appendfsync always), then every service as its own OS process, restarts any that dies
+(a redis-server or the nats-server on the same port, with the same data, after a back-off),
+and serves until Ctrl-C, when it stops everything it started.
+
+To stop it from a script, send SIGINT or SIGTERM to the runner: the "pid" in
+<data-dir>/cluster.json (also in <data-dir>/npm-start.lock), printed in the start banner.
+Not npm's pid: npm does not pass SIGINT on. It also stops by itself, as on Ctrl-C, within
+about a second of its parent process dying (npm killed, its terminal gone).
 
 Usage: npm start -- [options]
 
@@ -178,8 +184,45 @@ async function main(): Promise<void> {
     writeFileSync(clusterFile,
       JSON.stringify({ ...describe(started, redisUrl), traces: tracesInfo }, null, 2) + '\n');
   };
+  // Stopping: set up before the cluster starts, so that a signal, or the death of the parent
+  // (npm, tools/start.mjs, a script), while it starts stops it as soon as it is up.
+  let cluster: LocalCluster | null = null;
+  let stopping = false;
+  let pending: string | null = null;
+  const stop = (why: string): void => {
+    if (cluster === null) {
+      if (pending !== null) return;
+      pending = why;
+      process.stdout.write(`\n${why}: stopping as soon as it has started...\n`);
+      return;
+    }
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${why}: stopping services, Redis and NATS...\n`);
+    void cluster.stop().then(async () => {
+      await traces?.receiver.close();
+      rmSync(clusterFile, { force: true });
+      process.stdout.write('stopped.\n');
+      process.exit(0);
+    });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  // The terminal closed: stop everything as for Ctrl-C (nats-server and redis-server would
+  // otherwise outlive the runner, holding the data directory). Its output has nowhere to go.
+  process.on('SIGHUP', () => {
+    process.stdout.on('error', () => undefined);
+    process.stderr.on('error', () => undefined);
+    stop('SIGHUP');
+  });
+  // The parent died (npm killed by SIGTERM or SIGKILL, a script's shell gone): this process was
+  // handed to another parent. Stop as for Ctrl-C rather than run on orphaned, holding the lock.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) stop(`parent process ${parent} exited`);
+  }, 1000).unref();
   process.stdout.write('starting Synod...\n');
-  const cluster = await LocalCluster.start({
+  cluster = await LocalCluster.start({
     mains: {
       acceptor: join(dist, 'acceptor', 'main.js'),
       proposer: join(dist, 'proposer', 'main.js'),
@@ -199,6 +242,11 @@ async function main(): Promise<void> {
         .filter((e): e is [string, string] => e[0].startsWith('OTEL_') && e[1] !== undefined)),
       ...traces?.env,
     },
+    // What the supervisor did (a service or a server died, restarted): shown even with --quiet.
+    onEvent: (id, line) => {
+      appendFileSync(join(logDir, `${id}.log`), `${line}\n`);
+      process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${id.padEnd(4)} ${line}\n`);
+    },
     onLine: (id, line) => {
       appendFileSync(join(logDir, `${id}.log`), `${line}\n`);
       if (quiet) return;
@@ -208,6 +256,10 @@ async function main(): Promise<void> {
   });
   started = cluster;
   writeInfo();
+  if (pending !== null) {
+    stop(pending);
+    return;
+  }
   const info = describe(cluster, redisUrl);
   // With --data-dir elsewhere, synod and npm run admin find this cluster through SYNOD_DATA_DIR.
   const dataDirHint = base === join(root, '.synod') ? ''
@@ -228,29 +280,9 @@ From another terminal:${dataDirHint}
   npx synod trace <request-id> # one round as a timeline (the id that propose prints)
   npm run demo                 # a scripted story against this cluster
 
-Ctrl-C stops everything.
+Ctrl-C stops everything; from a script: kill -INT ${process.pid} (this runner, the "pid" in
+${clusterFile}; not npm's pid, which does not pass SIGINT on).
 `);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write(`\n${signal}: stopping services, Redis and NATS...\n`);
-    void cluster.stop().then(async () => {
-      await traces?.receiver.close();
-      rmSync(clusterFile, { force: true });
-      process.stdout.write('stopped.\n');
-      process.exit(0);
-    });
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  // The terminal closed: stop everything as for Ctrl-C (nats-server and redis-server would
-  // otherwise outlive the runner, holding the data directory). Its output has nowhere to go.
-  process.on('SIGHUP', () => {
-    process.stdout.on('error', () => undefined);
-    process.stderr.on('error', () => undefined);
-    stop('SIGHUP');
-  });
 }
 
 main().catch((e: unknown) => {

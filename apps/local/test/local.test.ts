@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  type NatsServer, probeTcp, spawnService, startNats, startRedis,
+  type NatsServer, probeTcp, redisAnswers, spawnService, startNats, startRedis,
 } from '@synod/testing';
 
 /**
@@ -18,7 +18,7 @@ let dir: string;
 
 beforeAll(async () => {
   execFileSync(process.execPath,
-    [join(root, 'tools/build-apps.mjs'), 'acceptor', 'proposer', 'learner', 'local'],
+    [join(root, 'tools/build-apps.mjs'), 'acceptor', 'proposer', 'learner', 'local', 'cli'],
     { cwd: root, stdio: 'pipe' });
   // Its own NATS (a free port), so that the runner does not take 4222 on a shared machine.
   nats = await startNats();
@@ -81,3 +81,132 @@ test('a REDIS_URL that does not fsync every write is refused at once, with the f
     rmSync(other, { recursive: true, force: true });
   }
 }, 60_000);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Info {
+  pid: number;
+  services: Array<{ id: string; pid: number | null; health: string; redis: string | null }>;
+}
+
+const readInfo = (d: string): Info =>
+  JSON.parse(readFileSync(join(d, 'cluster.json'), 'utf8')) as Info;
+
+/** The pid of the redis-server listening on `port` (there is one per port). */
+function redisPid(port: number): number {
+  const ps = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+  const line = ps.split('\n').find((l) => /redis-server/.test(l) &&
+    (new RegExp(`--port ${port}( |$)`).test(l) || l.includes(`:${port}`)));
+  if (line === undefined) throw new Error(`no redis-server on port ${port}:\n${ps}`);
+  return Number(line.trim().split(/\s+/)[0]);
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function until(what: string, ok: () => Promise<boolean> | boolean, ms: number):
+  Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await sleep(100);
+  }
+}
+
+async function status(health: string, path: string): Promise<{ code: number; body: string }> {
+  try {
+    const r = await fetch(`${health}${path}`);
+    return { code: r.status, body: await r.text() };
+  } catch {
+    return { code: 0, body: '' };
+  }
+}
+
+test('a redis-server killed with -9 is restarted on its port; its acceptor votes again',
+  async () => {
+  const first = await runner();
+  try {
+    await first.waitForLine(/Synod is up/, 60_000);
+    const a1 = readInfo(dir).services.find((s) => s.id === 'a1');
+    const port = Number(new URL(a1?.redis ?? '').port);
+    const health = a1?.health ?? '';
+    const before = redisPid(port);
+    process.kill(before, 'SIGKILL');
+    await first.waitForLine(new RegExp(`a1 +redis of a1: redis-server on port ${port} ` +
+      `\\(pid ${before}\\) exited unexpectedly \\(code null, signal SIGKILL\\); restart #1`),
+    10_000);
+    await first.waitForLine(new RegExp(`redis-server on port ${port} restarted .*restart #1`),
+      15_000);
+    expect(await redisAnswers('127.0.0.1', port)).toBe(true);
+    expect(redisPid(port)).not.toBe(before);
+    await until('a1 ready and voting again', async () =>
+      (await status(health, '/readyz')).code === 200 &&
+      /"voting": *true/.test((await status(health, '/status')).body), 45_000).catch(async (e) => {
+      throw new Error(`${String(e)}\n${(await status(health, '/status')).body}\n` +
+        readFileSync(join(dir, 'logs', 'a1.log'), 'utf8').split('\n').slice(-15).join('\n'));
+    });
+    const cli = await spawnService(process.execPath, [join(root, 'dist/apps/cli/main.js'),
+      '--nats', nats.url, '--cluster', 'synod', 'propose', 'after-redis-restart'], {});
+    expect((await cli.exited).code).toBe(0);
+    expect(cli.output()).toMatch(/slot/);
+  } finally {
+    if (first.running()) await first.stop();
+  }
+  // A deliberate stop restarted nothing.
+  expect(first.output()).not.toMatch(/restart #2/);
+}, 120_000);
+
+/** The parent pid of `pid`, from /proc. */
+const ppidOf = (pid: number): number =>
+  Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+
+test.each([
+  ['the runner (dist/apps/local/main.js) under a node parent', 'node'],
+  ['npm start\'s tools/start.mjs under a shell, as npm runs it', 'sh'],
+])('%s: its parent killed with -9, the cluster stops and the lock is released',
+  async (_what, how) => {
+  // An intermediate parent, as npm or a script's shell is: it runs the runner, then is killed.
+  const args = how === 'node'
+    ? ['-e', `require('node:child_process').spawn(process.execPath, ${JSON.stringify(
+      [main, '--data-dir', dir, '--no-traces', '--quiet'])}, { stdio: 'inherit' });
+      setInterval(() => {}, 1e6);`]
+    : ['-c', `"${process.execPath}" tools/start.mjs --data-dir "${dir}" --no-traces --quiet; :`];
+  const parent = spawn(how === 'node' ? process.execPath : 'sh', args, {
+    cwd: root, env: { ...process.env, NATS_URL: nats.url, OTEL_SDK_DISABLED: 'true' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  parent.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  parent.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+  let pids: number[] = [];
+  try {
+    await until('the cluster is up', () => /Synod is up/.test(out), 60_000);
+    const info = readInfo(dir);
+    const ports = info.services.flatMap((s) => (s.redis === null ? []
+      : [Number(new URL(s.redis).port)]));
+    pids = [info.pid, ...info.services.flatMap((s) => (s.pid === null ? [] : [s.pid])),
+      ...ports.map(redisPid)];
+    expect(pids.length).toBeGreaterThanOrEqual(1 + 6 + 4);
+    if (how === 'sh') {
+      // sh -> tools/start.mjs -> the runner
+      const start = ppidOf(info.pid);
+      expect(ppidOf(start)).toBe(parent.pid);
+      pids.push(start);
+    } else expect(ppidOf(info.pid)).toBe(parent.pid);
+    expect(existsSync(join(dir, 'npm-start.lock'))).toBe(true);
+    process.kill(parent.pid as number, 'SIGKILL');
+    await until('every process of the cluster gone', () => pids.every((p) => !alive(p)), 15_000);
+    expect(existsSync(join(dir, 'npm-start.lock'))).toBe(false);
+    expect(out).toMatch(/parent process \d+ exited: stopping/);
+    if (how === 'sh') expect(out).toMatch(/SIGTERM: stopping services/);
+  } finally {
+    if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
+    for (const p of pids) if (alive(p)) process.kill(p, 'SIGKILL');
+  }
+}, 120_000);

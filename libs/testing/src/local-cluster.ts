@@ -53,8 +53,17 @@ export interface LocalClusterOptions {
   readonly onSpawn?: (node: LocalNode) => void;
   /** Wait for every service to be ready before `start` resolves. Default true. */
   readonly waitReady?: boolean;
-  /** Restart a service that dies on its own (like a supervisor). Default false. */
+  /**
+   * Restart a service, a redis-server or the nats-server it started that dies on its own (like a
+   * supervisor); a server comes back on the same port with the same data dir and arguments, after
+   * a back-off. Default false.
+   */
   readonly supervise?: boolean;
+  /**
+   * Receives what the supervisor does (a service or server died, restarted), with the node's id
+   * (`nats` for the nats-server). Default: {@link onLine}.
+   */
+  readonly onEvent?: (id: string, line: string) => void;
   /**
    * Configuration text for the NATS server it starts, e.g. an `authorization` block with users
    * and permissions (docs/security.md). Not used with {@link natsUrl}.
@@ -92,6 +101,8 @@ export class LocalCluster {
   private stopping = false;
   /** Temp dirs holding ACL files, removed by `stop()`. */
   private readonly aclDirs: string[] = [];
+  /** Ends the supervision of each server it started (see {@link LocalClusterOptions.supervise}). */
+  private readonly unsupervise: Array<() => void> = [];
 
   private constructor(
     private readonly o: LocalClusterOptions,
@@ -113,6 +124,9 @@ export class LocalCluster {
       natsUrl = nats.url;
     }
     const c = new LocalCluster(o, natsUrl, nats);
+    if (nats !== null && o.supervise === true) {
+      c.unsupervise.push(nats.supervise((line) => c.event('nats', line)));
+    }
     try {
       const ids = (p: string, n: number): string[] =>
         Array.from({ length: n }, (_, i) => `${p}${i + 1}`);
@@ -153,6 +167,9 @@ export class LocalCluster {
         ...(acl === undefined ? {} : { aclFile: this.writeAcl(id, acl.acl) }),
       });
       redisUrl = acl === undefined ? redis.url : withCredentials(redis.url, acl);
+      if (this.o.supervise === true) {
+        this.unsupervise.push(redis.supervise((line) => this.event(id, `redis of ${id}: ${line}`)));
+      }
     }
     const nats = this.o.natsCredentials?.(role, id);
     const healthPort = await freePort();
@@ -236,6 +253,8 @@ export class LocalCluster {
   /** Stops every service (SIGTERM), then the Redis servers and NATS. */
   async stop(): Promise<void> {
     this.stopping = true;
+    // A deliberate stop: nothing is restarted from here on, not even a server that dies now.
+    for (const end of this.unsupervise.splice(0)) end();
     await Promise.all([...this.nodes.values()].map(async (n) => {
       const p = n.proc;
       n.proc = null;
@@ -244,6 +263,11 @@ export class LocalCluster {
     await Promise.all([...this.nodes.values()].map((n) => n.redis?.stop()));
     await this.nats?.stop();
     for (const d of this.aclDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  }
+
+  /** Reports what the supervisor did. */
+  private event(id: string, line: string): void {
+    (this.o.onEvent ?? this.o.onLine)?.(id, line);
   }
 
   /** Writes a node's ACL file into a temp dir of its own (removed by `stop()`). */
@@ -269,7 +293,7 @@ export class LocalCluster {
     }
     void proc.exited.then(async (e) => {
       if (this.stopping || n.proc !== proc || this.o.supervise !== true) return;
-      onLine?.(n.id, `exited (code ${e.code}, signal ${e.signal}); restarting in 1 s`);
+      this.event(n.id, `exited (code ${e.code}, signal ${e.signal}); restarting in 1 s`);
       await sleep(1000);
       if (!this.stopping && n.proc === proc) await this.restart(n.id);
     });

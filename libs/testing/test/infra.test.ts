@@ -150,6 +150,52 @@ describe('startRedis', () => {
   });
 });
 
+describe('a supervised server', () => {
+  const waitFor = async (ok: () => Promise<boolean> | boolean, ms: number): Promise<void> => {
+    const deadline = Date.now() + ms;
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  it('comes back on its port with its data after an unexpected exit; never after kill or stop',
+    async () => {
+      const redis = await startRedis();
+      const lines: string[] = [];
+      redis.supervise((l) => lines.push(l));
+      try {
+        expect(await cli(redis.port, 'SET', 'k', 'v')).toBe('OK');
+        const first = redis.pid;
+        process.kill(first, 'SIGKILL'); // from outside, as an operator or the OOM killer would
+        await waitFor(() => lines.some((l) => l.includes('restarted')), 10_000);
+        expect(lines[0]).toBe(`redis-server on port ${redis.port} (pid ${first}) exited ` +
+          'unexpectedly (code null, signal SIGKILL); restart #1 in 500 ms, ' +
+          'same port and arguments');
+        expect(redis.restartCount).toBe(1);
+        expect(redis.pid).not.toBe(first);
+        expect(await cli(redis.port, 'GET', 'k')).toBe('v');
+
+        // A kill through the handle is deliberate: it stays down.
+        await redis.kill('SIGKILL');
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(await redisAnswers('127.0.0.1', redis.port)).toBe(false);
+        expect(redis.restartCount).toBe(1);
+        await redis.restart();
+
+        // Died, then stopped during the back-off: nothing is started again.
+        process.kill(redis.pid, 'SIGKILL');
+        await waitFor(() => redis.restartCount === 2, 5000);
+        await redis.stop();
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(await redisAnswers('127.0.0.1', redis.port)).toBe(false);
+        expect(lines.filter((l) => l.includes('restarted'))).toHaveLength(1);
+      } finally {
+        await redis.stop();
+      }
+    }, 30_000);
+});
+
 describe('spawnService', () => {
   it('waits for a log line, keeps the output, and stops the process', async () => {
     const script = `console.log('booting'); setTimeout(() => console.error('listening on 42'), 50);

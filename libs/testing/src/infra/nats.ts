@@ -45,6 +45,14 @@ export interface NatsServer {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Stops it if it runs, then starts it again on the same port with the same arguments. */
   restart(): Promise<void>;
+  /**
+   * Restarts it (same port, dir and arguments) whenever it exits without being asked to
+   * (not by `stop`, `kill`, `restart`), after a back-off, telling `report` what it did. Returns
+   * the function that ends the supervision.
+   */
+  supervise(report: (line: string) => void): () => void;
+  /** Restarts so far by the supervisor. */
+  readonly restartCount: number;
 }
 
 /** Ready when the port accepts a connection and the server greets it with `INFO`. */

@@ -191,7 +191,8 @@ export async function stopTracked(t: Tracked, graceMs = 5000): Promise<ExitInfo>
   return t.exited;
 }
 
-const ENDING: ReadonlySet<string> = new Set(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT']);
+/** Signals that end a process. */
+export const ENDING: ReadonlySet<string> = new Set(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT']);
 
 /**
  * Sends `signal` to the child. For signals that end a process (SIGKILL, SIGTERM, SIGINT,

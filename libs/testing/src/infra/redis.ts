@@ -44,6 +44,14 @@ export interface RedisServer {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Stops it if it runs, then starts it again on the same port and dir (the AOF replays). */
   restart(): Promise<void>;
+  /**
+   * Restarts it (same port, dir and arguments) whenever it exits without being asked to
+   * (not by `stop`, `kill`, `restart`), after a back-off, telling `report` what it did. Returns
+   * the function that ends the supervision.
+   */
+  supervise(report: (line: string) => void): () => void;
+  /** Restarts so far by the supervisor. */
+  readonly restartCount: number;
 }
 
 /**

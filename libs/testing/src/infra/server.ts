@@ -1,5 +1,6 @@
 import { freePort, sleep } from './net.js';
 import {
+  ENDING,
   type ExitInfo,
   isRunning,
   removeTempDir,
@@ -30,6 +31,15 @@ export interface ServerRecipe {
 
 const PORT_ATTEMPTS = 3;
 
+/** Back-off of a supervised restart: 0.5 s, 1 s, 2 s... up to 15 s. */
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 15_000;
+/** A process that served this long before it died starts the back-off from the bottom again. */
+const BACKOFF_RESET_MS = 60_000;
+
+/** Receives what a supervised server's supervisor does (one line each). */
+export type SupervisorReport = (line: string) => void;
+
 /**
  * A server process on a loopback port, started, probed, stopped and restarted by PID. A restart
  * keeps the port and the arguments (so the same data dir is replayed).
@@ -37,6 +47,15 @@ const PORT_ATTEMPTS = 3;
 export class ManagedServer {
   private proc: Tracked | undefined;
   private stopped = false;
+  /** A process this object ended on purpose (kill, restart): not restarted by the supervisor. */
+  private ended: Tracked | undefined;
+  private report: SupervisorReport | undefined;
+  /** Restarts by the supervisor so far, and how many in a row since it last served a while. */
+  private restarts = 0;
+  private streak = 0;
+  /** The supervisor's restart in progress, and how to cut its back-off short (stop). */
+  private reviving: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
 
   private constructor(
     private readonly recipe: ServerRecipe,
@@ -81,23 +100,99 @@ export class ManagedServer {
     return this.proc?.exited ?? Promise.resolve({ code: null, signal: null });
   }
 
+  /** Restarts so far by the supervisor ({@link supervise}). */
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  /**
+   * From now on, when the process exits without being asked to (not by `stop`, `kill` or
+   * `restart`), starts it again with the same port and arguments (so the same data dir), after
+   * a back-off (0.5 s doubling to 15 s, from the bottom again after a minute of service), and
+   * tells `report` what died and what it did. A failed restart is retried the same way.
+   * Returns the function that ends the supervision (a restart waiting its back-off is dropped).
+   */
+  supervise(report: SupervisorReport): () => void {
+    this.report = report;
+    if (this.proc !== undefined) this.watch(this.proc);
+    return () => {
+      // No restart from now on (e.g. a deliberate shutdown has begun); one waiting is dropped.
+      if (this.report !== report) return;
+      this.report = undefined;
+      this.wake?.();
+    };
+  }
+
   /** SIGTERM, SIGKILL after a grace period; removes the owned temp dir. Idempotent. */
   async stop(graceMs = 5000): Promise<void> {
     this.stopped = true;
+    this.wake?.();
+    await this.reviving;
     if (this.proc !== undefined) await stopTracked(this.proc, graceMs);
     if (this.recipe.ownedDir !== undefined) removeTempDir(this.recipe.ownedDir);
   }
 
   /** Sends a signal; for ending signals resolves when the process has exited. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (this.proc !== undefined) await signalTracked(this.proc, signal);
+    if (this.proc === undefined) return;
+    if (ENDING.has(signal)) this.ended = this.proc;
+    await signalTracked(this.proc, signal);
   }
 
   /** Stops the process if it runs (gracefully), then starts it again on the same port. */
   async restart(): Promise<void> {
     if (this.stopped) throw new Error(`${this.recipe.what} was stopped; start a new one`);
-    if (this.proc !== undefined && isRunning(this.proc)) await stopTracked(this.proc);
+    await this.reviving;
+    if (this.proc !== undefined) {
+      this.ended = this.proc;
+      if (isRunning(this.proc)) await stopTracked(this.proc);
+    }
     await this.launch();
+  }
+
+  /** Restarts the process when it exits on its own, if supervised. */
+  private watch(proc: Tracked): void {
+    const since = Date.now();
+    void proc.exited.then(async (e) => {
+      // (A process a restart just launched may die before that restart has returned.)
+      await this.reviving;
+      if (this.report === undefined || this.stopped || this.proc !== proc) return;
+      if (this.ended === proc || this.reviving !== undefined) return;
+      if (Date.now() - since >= BACKOFF_RESET_MS) this.streak = 0;
+      this.reviving = this.revive(e).finally(() => (this.reviving = undefined));
+    });
+  }
+
+  private async revive(e: ExitInfo): Promise<void> {
+    const report = this.report as SupervisorReport;
+    const r = this.recipe;
+    let why = `exited unexpectedly (code ${e.code}, signal ${e.signal})`;
+    for (;;) {
+      this.restarts += 1;
+      const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.streak, 10));
+      this.streak += 1;
+      report(`${r.what} on port ${this.port} (pid ${this.pid}) ${why}; ` +
+        `restart #${this.restarts} in ${delay} ms, same port and arguments`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      if (this.stopped || this.report !== report) return;
+      try {
+        await this.launch();
+        report(`${r.what} on port ${this.port} restarted ` +
+          `(pid ${this.pid}, restart #${this.restarts})`);
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+        why = `did not start again: ${msg}`;
+      }
+    }
   }
 
   private async launch(): Promise<void> {
@@ -113,7 +208,15 @@ export class ManagedServer {
     let exited = false;
     void proc.exited.then(() => (exited = true));
     while (!exited) {
-      if (await r.ready(this.port)) return;
+      if (this.stopped && this.reviving !== undefined) {
+        // stop() came during a supervised restart: this process is not wanted any more.
+        await stopTracked(proc, 1000);
+        throw new Error(`${r.what} stopped while it restarted`);
+      }
+      if (await r.ready(this.port)) {
+        if (this.report !== undefined) this.watch(proc);
+        return;
+      }
       if (Date.now() > deadline) {
         await stopTracked(proc, 1000);
         throw new ServerStartError(
@@ -152,6 +255,13 @@ export interface ServerHandle {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Stops it if it runs, then starts it again on the same port with the same arguments. */
   restart(): Promise<void>;
+  /**
+   * Restarts it (same port and arguments) whenever it exits without being asked to, with a
+   * back-off, telling `report` each time; see {@link ManagedServer.supervise}.
+   */
+  supervise(report: SupervisorReport): () => void;
+  /** Restarts so far by the supervisor. */
+  readonly restartCount: number;
 }
 
 /** The handle of a started {@link ManagedServer}, shared by the NATS and Redis helpers. */
@@ -167,5 +277,9 @@ export function serverHandle(server: ManagedServer, scheme: string, dir: string)
     stop: (graceMs) => server.stop(graceMs),
     kill: (signal) => server.kill(signal),
     restart: () => server.restart(),
+    supervise: (report) => server.supervise(report),
+    get restartCount() {
+      return server.restartCount;
+    },
   };
 }
