@@ -184,6 +184,9 @@ describe('tracing across real processes', () => {
         attr(s, Attr.Outcome) === 'chosen');
       expect(answered.length).toBeGreaterThanOrEqual(1);
       expect(attr(answered[0], Attr.Slot)).toBe(r.slot);
+      // Its answer, which left in the batch reply, is published under its request span.
+      expect(by('publish response', (s) => answered.some((a) => a.spanId === s.parentSpanId)))
+        .toHaveLength(1);
     });
     expect(traces.size).toBe(4);
   });

@@ -544,7 +544,12 @@ export class CoreDriver<P> {
     // A single request for the same command waits too: it is answered (and its send reported)
     // by the caller, so the send is reported once.
     const single = this.replies.has(key);
-    if (!single) this.o.hooks?.onSent?.(m, waits[0]?.batch.msg.reply ?? '');
+    if (!single) {
+      // The command's answer leaves in the batch reply: reported as its send, with the
+      // outbound hook first (a trace's `publish response` under the command's request span).
+      this.o.hooks?.outboundHeaders?.(m);
+      this.o.hooks?.onSent?.(m, waits[0]?.batch.msg.reply ?? '');
+    }
     for (const w of waits) {
       const b = w.batch;
       if (b.outcomes[w.index] === undefined) {
