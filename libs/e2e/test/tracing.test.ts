@@ -189,6 +189,15 @@ describe('tracing across real processes', () => {
         .toHaveLength(1);
     });
     expect(traces.size).toBe(4);
+    // Each member's request span links to the round that decided it (in the trace of the
+    // batch's first member): a member's own trace leads to the round.
+    for (const id of ids) {
+      const answered = by(SpanName.Request, (s) => attr(s, Attr.RequestId) === id &&
+        attr(s, Attr.Outcome) === 'chosen')[0] as StoredSpan;
+      const rounds = by(SpanName.Round, (s) => s.traceId === answered.traceId ||
+        answered.links.some((l) => l.spanId === s.spanId));
+      expect(rounds.length).toBeGreaterThanOrEqual(1);
+    }
   });
 
   test('logs carry the trace ids of the span they are about; /metrics answers', async () => {

@@ -245,6 +245,12 @@ export class ProposerTracing extends TracingBase {
         [Attr.BatchSize]: value.kind === 'cmds' ? value.cmds.length : 0,
       },
     }, parent);
+    // Every member but the first (whose trace the round is in) links back to the round, so
+    // that each request's own trace leads to the round that decides it.
+    const round = span.spanContext();
+    for (const m of members.slice(1)) {
+      if (m.isRecording()) m.addLink({ context: round, attributes: { 'synod.link': 'round' } });
+    }
     this.rounds.set(slot, { span, ballot: describeBallot(ballot) });
   }
 
