@@ -193,7 +193,9 @@ describe('elect', () => {
     toy.drop = (c) => c.payload === 'stuck';
     const stuck = a.propose('stuck', { timeoutMs: 20_000 }).catch((e: unknown) => e);
     // ...and 1023 that do: the window is full, no new seq of the application may start.
-    await Promise.all(Array.from({ length: 1023 }, (_, i) => a.propose(`v${i}`)));
+    // (A long deadline each: 1023 at once can take a while on a loaded machine.)
+    await Promise.all(Array.from({ length: 1023 }, (_, i) =>
+      a.propose(`v${i}`, { timeoutMs: 15_000 })));
     const window = a.propose('one too many', { timeoutMs: 300 });
     await expect(window).rejects.toBeInstanceOf(SynodTimeoutError); // the window still holds
     const before = renewals;
