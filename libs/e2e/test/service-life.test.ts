@@ -92,8 +92,10 @@ describe('stop signals', () => {
     process.kill(p.pid, 'SIGINT');
     process.kill(p.pid, 'SIGTERM');
     const exit = await p.exited;
+    // Exit 0 and no "second signal": the SIGTERM that lands during the stop is the same
+    // request (logged "already shutting down"). A stop can also finish in the few
+    // milliseconds before the SIGTERM is delivered; then there is nothing more to log.
     expect(exit.code).toBe(0);
-    expect(p.output()).toMatch(/already shutting down/);
     expect(p.output()).not.toMatch(/second signal/);
   }, 20_000);
 });
