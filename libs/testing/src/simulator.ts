@@ -160,6 +160,13 @@ export class Simulation {
   private staleDups = 0;
   /** Slots recovered for catch-ups by proposer cores that have since crashed. */
   private recoveredBefore = 0;
+  /**
+   * Draws of `tornAcceptRate` and `leaderMinorityPartitionShare` (their own stream: seeds
+   * without them run as before).
+   */
+  private readonly extraRng: Sfc32;
+  /** Partitions do not heal before this tick (`leaderMinorityPartitionShare`). */
+  private holdPartitionsUntil = 0;
   private acks = 0;
   private probe: { client: ClientNode; seq: number; slot: number | null } | null = null;
 
@@ -168,6 +175,7 @@ export class Simulation {
     this.bug = this.options.plantedBug ?? undefined;
     this.trace = opts.trace;
     this.rng = new Sfc32(seed);
+    this.extraRng = new Sfc32((seed ^ 0x70a2) >>> 0);
     this.checker = new SafetyChecker(this.options.acceptors);
     this.election = new ElectionChecker((kind, detail) => {
       this.checker.violations.push({ kind, tick: this.now, detail });
@@ -468,7 +476,7 @@ export class Simulation {
       }
     }
     if (r.chance(o.partitionRate)) this.partition();
-    if (this.blocked.size > 0 && r.chance(o.healRate)) {
+    if (this.blocked.size > 0 && this.now >= this.holdPartitionsUntil && r.chance(o.healRate)) {
       this.blocked.clear();
       this.emit('heal-partitions', {});
     }
@@ -477,6 +485,11 @@ export class Simulation {
   private partition(): void {
     const r = this.rng;
     const servers = this.nodes.filter((n) => n.kind !== 'client');
+    const share = this.options.leaderMinorityPartitionShare;
+    if (share > 0 && this.blocked.size === 0 && this.extraRng.chance(share) &&
+      this.partitionLeaderMinority(servers)) {
+      return;
+    }
     if (r.chance(0.5)) {
       const side = new Set(servers.filter(() => r.chance(0.5)).map((n) => n.idx));
       for (const a of servers) {
@@ -497,6 +510,39 @@ export class Simulation {
       }
       this.emit('partition', { kind: 'asymmetric', pairs });
     }
+  }
+
+  /**
+   * A symmetric partition of a leader, a minority of the acceptors and some learners from the
+   * rest; false (nothing done) when no proposer leads.
+   */
+  private partitionLeaderMinority(servers: readonly SimNode[]): boolean {
+    const r = this.extraRng;
+    const leaders = servers.filter((n) => n.kind === 'proposer' && n.core?.role === 'leader');
+    if (leaders.length === 0) return false;
+    const side = new Set([(leaders[r.nextInt(leaders.length)] as SimNode).idx]);
+    const acceptors = servers.filter((n) => n.kind === 'acceptor');
+    const k = 1 + r.nextInt(Math.floor((acceptors.length - 1) / 2));
+    for (let i = 0; i < k; i++) {
+      const [a] = acceptors.splice(r.nextInt(acceptors.length), 1);
+      if (a !== undefined) side.add(a.idx);
+    }
+    // Half the time every learner: none of them can then answer the others' catch-ups.
+    const allLearners = r.chance(0.5);
+    for (const n of servers) {
+      if (n.kind === 'learner' && (allLearners || r.chance(0.5))) side.add(n.idx);
+    }
+    // Long enough for the majority to elect a leader and decide in the minority's slots.
+    this.holdPartitionsUntil = this.now + 3 * this.options.electionTicks + r.nextInt(100);
+    for (const a of servers) {
+      for (const b of servers) {
+        if (side.has(a.idx) !== side.has(b.idx)) this.blocked.add(a.idx * 4096 + b.idx);
+      }
+    }
+    this.emit('partition', {
+      kind: 'leader-minority', side: [...side].map((i) => this.nodes[i]?.id),
+    });
+    return true;
   }
 
   /** Ends the faults: links heal, nodes restart and resume, the network stops losing. */
@@ -575,6 +621,23 @@ export class Simulation {
     }
     this.hash.mix(this.now, 901, n.idx);
     this.emit('restart', { node: n.id });
+  }
+
+  /**
+   * With `tornAcceptRate`, while faults are on: sends an accept to one acceptor only (the one
+   * it is addressed to, or one at random) and crashes the proposer before anything else leaves.
+   */
+  private tearsAccept(n: ProposerNode, m: Message): boolean {
+    const rate = this.options.tornAcceptRate;
+    if (!this.faults || rate === 0 || m.type !== 'accept') return false;
+    const r = this.extraRng;
+    if (!r.chance(rate)) return false;
+    const target = messageTarget(m) ?? this.acceptorIds[r.nextInt(this.acceptorIds.length)];
+    const to = target === undefined ? undefined : this.byId.get(target);
+    if (to !== undefined) this.transmit(n, to, m);
+    this.emit('torn-accept', { node: n.id, slot: m.slot, to: target });
+    this.crash(n);
+    return true;
   }
 
   // ---- the network ------------------------------------------------------------------------
@@ -768,7 +831,10 @@ export class Simulation {
         const core = n.core as ProposerCore;
         const r = core.ready();
         for (const d of r.committed) this.checker.onDecisionClaim(n.id, d.slot, d.value, 'decided');
-        for (const m of r.messages) this.send(n, m);
+        for (const m of r.messages) {
+          if (this.tearsAccept(n, m)) return;
+          this.send(n, m);
+        }
         core.advance();
         return;
       }
