@@ -160,11 +160,8 @@ export class Simulation {
   private staleDups = 0;
   /** Slots recovered for catch-ups by proposer cores that have since crashed. */
   private recoveredBefore = 0;
-  /**
-   * Draws of `tornAcceptRate` and `leaderMinorityPartitionShare` (their own stream: seeds
-   * without them run as before).
-   */
-  private readonly extraRng: Sfc32;
+  /** Draws of `leaderMinorityPartitionShare` (its own stream: seeds without it run as before). */
+  private readonly partitionRng: Sfc32;
   /** Partitions do not heal before this tick (`leaderMinorityPartitionShare`). */
   private holdPartitionsUntil = 0;
   private acks = 0;
@@ -175,7 +172,7 @@ export class Simulation {
     this.bug = this.options.plantedBug ?? undefined;
     this.trace = opts.trace;
     this.rng = new Sfc32(seed);
-    this.extraRng = new Sfc32((seed ^ 0x70a2) >>> 0);
+    this.partitionRng = new Sfc32((seed ^ 0x70a2) >>> 0);
     this.checker = new SafetyChecker(this.options.acceptors);
     this.election = new ElectionChecker((kind, detail) => {
       this.checker.violations.push({ kind, tick: this.now, detail });
@@ -486,7 +483,7 @@ export class Simulation {
     const r = this.rng;
     const servers = this.nodes.filter((n) => n.kind !== 'client');
     const share = this.options.leaderMinorityPartitionShare;
-    if (share > 0 && this.blocked.size === 0 && this.extraRng.chance(share) &&
+    if (share > 0 && this.blocked.size === 0 && this.partitionRng.chance(share) &&
       this.partitionLeaderMinority(servers)) {
       return;
     }
@@ -517,7 +514,7 @@ export class Simulation {
    * rest; false (nothing done) when no proposer leads.
    */
   private partitionLeaderMinority(servers: readonly SimNode[]): boolean {
-    const r = this.extraRng;
+    const r = this.partitionRng;
     const leaders = servers.filter((n) => n.kind === 'proposer' && n.core?.role === 'leader');
     if (leaders.length === 0) return false;
     const side = new Set([(leaders[r.nextInt(leaders.length)] as SimNode).idx]);
@@ -621,23 +618,6 @@ export class Simulation {
     }
     this.hash.mix(this.now, 901, n.idx);
     this.emit('restart', { node: n.id });
-  }
-
-  /**
-   * With `tornAcceptRate`, while faults are on: sends an accept to one acceptor only (the one
-   * it is addressed to, or one at random) and crashes the proposer before anything else leaves.
-   */
-  private tearsAccept(n: ProposerNode, m: Message): boolean {
-    const rate = this.options.tornAcceptRate;
-    if (!this.faults || rate === 0 || m.type !== 'accept') return false;
-    const r = this.extraRng;
-    if (!r.chance(rate)) return false;
-    const target = messageTarget(m) ?? this.acceptorIds[r.nextInt(this.acceptorIds.length)];
-    const to = target === undefined ? undefined : this.byId.get(target);
-    if (to !== undefined) this.transmit(n, to, m);
-    this.emit('torn-accept', { node: n.id, slot: m.slot, to: target });
-    this.crash(n);
-    return true;
   }
 
   // ---- the network ------------------------------------------------------------------------
@@ -831,10 +811,7 @@ export class Simulation {
         const core = n.core as ProposerCore;
         const r = core.ready();
         for (const d of r.committed) this.checker.onDecisionClaim(n.id, d.slot, d.value, 'decided');
-        for (const m of r.messages) {
-          if (this.tearsAccept(n, m)) return;
-          this.send(n, m);
-        }
+        for (const m of r.messages) this.send(n, m);
         core.advance();
         return;
       }

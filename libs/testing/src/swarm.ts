@@ -84,13 +84,6 @@ export interface SwarmOptions {
    */
   readonly staleDupRate: number;
   /**
-   * While faults are on, probability that a proposer crashes while sending an accept, after
-   * exactly one acceptor was sent it (a torn broadcast). Leaves a minority of acceptors holding
-   * a vote that is never chosen, which the next leaders' phase 1 and the recoveries of decided
-   * slots (decision 010) must see past: only the highest-ballot vote of a quorum's reports counts.
-   */
-  readonly tornAcceptRate: number;
-  /**
    * Share of partitions that cut the leader off with a minority of the acceptors (and some
    * learners): it goes on proposing to them alone while the majority elects another leader and
    * decides other values in the same slots. The minority then holds, in slots decided without
@@ -179,7 +172,6 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     thriftyTimeoutTicks: pick(rng, [1, 2, 5]),
     deadAcceptorsAfterHeal: 0,
     staleDupRate: 0,
-    tornAcceptRate: 0,
     leaderMinorityPartitionShare: 0,
     wireBytes: 0,
     payloadPad: 0,
@@ -190,11 +182,9 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
   const dead = Math.min(pick(rng, [0, 0, 1, 2]), Math.floor((o.acceptors - 1) / 2));
   const staleDupRate = pick(rng, [0, 0, 0.002, 0.01]);
   const large = largePayloads(rng);
-  const tornAcceptRate = pick(rng, [0, 0, 0.003, 0.01]);
   const leaderMinorityPartitionShare = pick(rng, [0, 0, 0.5, 1]);
   return {
-    ...o, deadAcceptorsAfterHeal: dead, staleDupRate, ...large, tornAcceptRate,
-    leaderMinorityPartitionShare,
+    ...o, deadAcceptorsAfterHeal: dead, staleDupRate, ...large, leaderMinorityPartitionShare,
   };
 }
 
