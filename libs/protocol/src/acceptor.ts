@@ -174,7 +174,8 @@ export class AcceptorCore {
     const base = {
       type: 'promise', from: this.id, to: m.from, ballot: m.ballot, fromSlot: m.fromSlot,
       // Votes below the floor are gone (every entry kept is at or above it): say so.
-      ...(this.floorSlot > m.fromSlot ? { floor: this.floorSlot } : {}),
+      ...(this.floorSlot > m.fromSlot && this.plantedBug !== PlantedBug.PromiseWithoutFloor
+        ? { floor: this.floorSlot } : {}),
       ...(m.recovery === undefined ? {} : { recovery: m.recovery }),
     } as const;
     const n = this.pageLength(accepted);

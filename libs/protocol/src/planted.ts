@@ -31,6 +31,21 @@ export const PlantedBug = {
   LearnerProgressAhead: 'learner-progress-ahead',
   /** The leader compacts below its decided prefix without waiting for the learners to hold it. */
   CompactIgnoringLearners: 'compact-ignoring-learners',
+  /**
+   * The leader answers a recovery of decided slots (decision 010) from the first acceptor's
+   * report instead of waiting for a quorum's: a lone acceptor's old, never chosen vote wins.
+   */
+  RecoverFromOneReport: 'recover-from-one-report',
+  /**
+   * A candidate adopts, in each slot, the first vote reported in phase 1 instead of the
+   * highest-ballot one (unlike ignore-highest-accepted, it still re-proposes a reported value).
+   */
+  AdoptFirstReportedVote: 'adopt-first-reported-vote',
+  /**
+   * An acceptor leaves its compaction floor out of its promises: a candidate or a recovering
+   * leader takes the missing slots below it as "no vote there".
+   */
+  PromiseWithoutFloor: 'promise-without-floor',
   /** The election state machine grants a campaign while another holder's lease is live. */
   ElectionGrantWhileHeld: 'election-grant-while-held',
   /** The election state machine lets a holder renew a lease that already ran out. */

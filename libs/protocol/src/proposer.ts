@@ -525,7 +525,8 @@ export class ProposerCore {
       if (e.slot < m.fromSlot || (m.upTo !== undefined && e.slot >= m.upTo)) continue;
       this.noteStamp(e.value);
       const prev = p1.adopted.get(e.slot);
-      if (prev === undefined || compareBallots(e.ballot, prev.ballot) > 0) {
+      if (prev === undefined || (compareBallots(e.ballot, prev.ballot) > 0 &&
+        this.plantedBug !== PlantedBug.AdoptFirstReportedVote)) {
         p1.adopted.set(e.slot, e);
       }
     }
@@ -1033,7 +1034,8 @@ export class ProposerCore {
       return;
     }
     r.reports.set(m.from, { entries: m.accepted, upTo: m.upTo ?? Infinity, floor: m.floor ?? 0 });
-    if (r.reports.size < this.quorum) return;
+    const needed = this.plantedBug === PlantedBug.RecoverFromOneReport ? 1 : this.quorum;
+    if (r.reports.size < needed) return;
     this.recovery = null;
     for (const e of chosenFromReports([...r.reports.values()], r.fromSlot, r.decidedBelow, 256)) {
       this.recoveredCount++;

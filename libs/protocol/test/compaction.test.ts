@@ -7,7 +7,7 @@
  * seen. Safety does not change: a slot below a floor is already decided, so no proposal there
  * could be needed.
  */
-import { AcceptorCore, LearnerCore, type Message } from '../src/index.js';
+import { AcceptorCore, LearnerCore, type Message, PlantedBug } from '../src/index.js';
 import {
   accept,
   bal,
@@ -109,6 +109,17 @@ describe('acceptor: compaction on the leader\'s word', () => {
     const q = only(drain(a).messages, 'promise');
     expect(q.floor).toBeUndefined();
     expect(q.accepted.map((e) => e.slot)).toEqual([8, 9, 10]);
+  });
+
+  test('planted promise-without-floor: the mutant leaves its floor out of its promises', () => {
+    const a = new AcceptorCore({ id: 'a1', plantedBug: PlantedBug.PromiseWithoutFloor });
+    for (let s = 0; s <= 10; s++) a.step(accept('p1', bal(1, 'p1'), s, val(`v${s}`)));
+    a.step({ ...accept('p1', bal(1, 'p1'), 10, val('v10')), compactBelow: 6 });
+    drain(a);
+    a.step(prepare('p2', bal(2, 'p2'), 2));
+    const p = only(drain(a).messages, 'promise');
+    expect(p.floor).toBeUndefined();
+    expect(p.accepted.map((e) => e.slot)).toEqual([6, 7, 8, 9, 10]);
   });
 });
 

@@ -160,6 +160,10 @@ export class Simulation {
   private staleDups = 0;
   /** Slots recovered for catch-ups by proposer cores that have since crashed. */
   private recoveredBefore = 0;
+  /** Draws of `leaderMinorityPartitionShare` (its own stream: seeds without it run as before). */
+  private readonly partitionRng: Sfc32;
+  /** Partitions do not heal before this tick (`leaderMinorityPartitionShare`). */
+  private holdPartitionsUntil = 0;
   private acks = 0;
   private probe: { client: ClientNode; seq: number; slot: number | null } | null = null;
 
@@ -168,6 +172,7 @@ export class Simulation {
     this.bug = this.options.plantedBug ?? undefined;
     this.trace = opts.trace;
     this.rng = new Sfc32(seed);
+    this.partitionRng = new Sfc32((seed ^ 0x70a2) >>> 0);
     this.checker = new SafetyChecker(this.options.acceptors);
     this.election = new ElectionChecker((kind, detail) => {
       this.checker.violations.push({ kind, tick: this.now, detail });
@@ -468,7 +473,7 @@ export class Simulation {
       }
     }
     if (r.chance(o.partitionRate)) this.partition();
-    if (this.blocked.size > 0 && r.chance(o.healRate)) {
+    if (this.blocked.size > 0 && this.now >= this.holdPartitionsUntil && r.chance(o.healRate)) {
       this.blocked.clear();
       this.emit('heal-partitions', {});
     }
@@ -477,6 +482,11 @@ export class Simulation {
   private partition(): void {
     const r = this.rng;
     const servers = this.nodes.filter((n) => n.kind !== 'client');
+    const share = this.options.leaderMinorityPartitionShare;
+    if (share > 0 && this.blocked.size === 0 && this.partitionRng.chance(share) &&
+      this.partitionLeaderMinority(servers)) {
+      return;
+    }
     if (r.chance(0.5)) {
       const side = new Set(servers.filter(() => r.chance(0.5)).map((n) => n.idx));
       for (const a of servers) {
@@ -497,6 +507,39 @@ export class Simulation {
       }
       this.emit('partition', { kind: 'asymmetric', pairs });
     }
+  }
+
+  /**
+   * A symmetric partition of a leader, a minority of the acceptors and some learners from the
+   * rest; false (nothing done) when no proposer leads.
+   */
+  private partitionLeaderMinority(servers: readonly SimNode[]): boolean {
+    const r = this.partitionRng;
+    const leaders = servers.filter((n) => n.kind === 'proposer' && n.core?.role === 'leader');
+    if (leaders.length === 0) return false;
+    const side = new Set([(leaders[r.nextInt(leaders.length)] as SimNode).idx]);
+    const acceptors = servers.filter((n) => n.kind === 'acceptor');
+    const k = 1 + r.nextInt(Math.floor((acceptors.length - 1) / 2));
+    for (let i = 0; i < k; i++) {
+      const [a] = acceptors.splice(r.nextInt(acceptors.length), 1);
+      if (a !== undefined) side.add(a.idx);
+    }
+    // Half the time every learner: none of them can then answer the others' catch-ups.
+    const allLearners = r.chance(0.5);
+    for (const n of servers) {
+      if (n.kind === 'learner' && (allLearners || r.chance(0.5))) side.add(n.idx);
+    }
+    // Long enough for the majority to elect a leader and decide in the minority's slots.
+    this.holdPartitionsUntil = this.now + 3 * this.options.electionTicks + r.nextInt(100);
+    for (const a of servers) {
+      for (const b of servers) {
+        if (side.has(a.idx) !== side.has(b.idx)) this.blocked.add(a.idx * 4096 + b.idx);
+      }
+    }
+    this.emit('partition', {
+      kind: 'leader-minority', side: [...side].map((i) => this.nodes[i]?.id),
+    });
+    return true;
   }
 
   /** Ends the faults: links heal, nodes restart and resume, the network stops losing. */

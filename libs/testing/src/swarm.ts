@@ -84,6 +84,14 @@ export interface SwarmOptions {
    */
   readonly staleDupRate: number;
   /**
+   * Share of partitions that cut the leader off with a minority of the acceptors (and some
+   * learners): it goes on proposing to them alone while the majority elects another leader and
+   * decides other values in the same slots. The minority then holds, in slots decided without
+   * it, votes that were never chosen, which phase 1 and the leader's recoveries of decided slots
+   * must see past, and its learners lag behind the decided prefix.
+   */
+  readonly leaderMinorityPartitionShare: number;
+  /**
    * A simulated wire limit (`maxMessageBytes`), 0 for none: a message whose JSON is larger is
    * dropped as a driver drops what it cannot encode (counted as `unsendable`), and the cores
    * get the byte budgets of this limit. Small values, with {@link payloadBytes}, make slots
@@ -164,6 +172,7 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
     thriftyTimeoutTicks: pick(rng, [1, 2, 5]),
     deadAcceptorsAfterHeal: 0,
     staleDupRate: 0,
+    leaderMinorityPartitionShare: 0,
     wireBytes: 0,
     payloadPad: 0,
     payloadPadBytes: 1,
@@ -172,7 +181,11 @@ export function swarmFor(seed: number, plantedBug: PlantedBug | null = null): Sw
   // Drawn last, so that every option above is what it was before this one existed.
   const dead = Math.min(pick(rng, [0, 0, 1, 2]), Math.floor((o.acceptors - 1) / 2));
   const staleDupRate = pick(rng, [0, 0, 0.002, 0.01]);
-  return { ...o, deadAcceptorsAfterHeal: dead, staleDupRate, ...largePayloads(rng) };
+  const large = largePayloads(rng);
+  const leaderMinorityPartitionShare = pick(rng, [0, 0, 0.5, 1]);
+  return {
+    ...o, deadAcceptorsAfterHeal: dead, staleDupRate, ...large, leaderMinorityPartitionShare,
+  };
 }
 
 /**

@@ -49,6 +49,9 @@ const EXPECTED: Record<PlantedBug, ViolationKind> = {
   'election-renew-after-expiry': 'election-lease',
   'learner-progress-ahead': 'compaction',
   'compact-ignoring-learners': 'compaction',
+  'recover-from-one-report': 'integrity',
+  'adopt-first-reported-vote': 'agreement',
+  'promise-without-floor': 'integrity',
 };
 
 describe('election on the log, under the swarm', () => {
