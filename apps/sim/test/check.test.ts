@@ -27,10 +27,10 @@ describe('checkFailure', () => {
   });
 
   test('with a mutant, passing means caught', () => {
-    const m = { ...clean, mutant: 'accept-below-promise' };
+    const m = { ...clean, mutant: 'learner-across-ballots' };
     expect(checkFailure(m, totals({ seeds: 7, violatingSeeds: 1 }))).toBeNull();
     expect(checkFailure(m, totals({ seeds: 100 })))
-      .toBe('mutant accept-below-promise was not caught in 100 seeds');
+      .toBe('mutant learner-across-ballots was not caught in 100 seeds');
   });
 });
 
@@ -56,13 +56,13 @@ describe('npm run sim -- --check, the command', () => {
 
   test('a planted bug is caught (exit 0 with --check); stopped before the seed that ' +
     'catches it, the same run fails (exit 1)', () => {
-    const caught = run('--seeds', '2000', '--mutant', 'accept-below-promise', '--check');
+    const caught = run('--seeds', '2000', '--mutant', 'learner-across-ballots', '--check');
     expect(caught.code).toBe(0);
     expect(caught.summary['violations']).toBe(1);
     const n = caught.summary['seeds'] as number; // the run stops at the first seed that catches
     expect(n).toBeGreaterThan(1);
-    const missed = run('--seeds', String(n - 1), '--mutant', 'accept-below-promise', '--check');
+    const missed = run('--seeds', String(n - 1), '--mutant', 'learner-across-ballots', '--check');
     expect(missed.code).toBe(1);
-    expect(missed.stderr).toContain(`mutant accept-below-promise was not caught in ${n - 1} seeds`);
+    expect(missed.stderr).toContain(`mutant learner-across-ballots was not caught in ${n - 1} seeds`);
   }, 120_000);
 });
