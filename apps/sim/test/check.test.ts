@@ -63,6 +63,7 @@ describe('npm run sim -- --check, the command', () => {
     expect(n).toBeGreaterThan(1);
     const missed = run('--seeds', String(n - 1), '--mutant', 'learner-across-ballots', '--check');
     expect(missed.code).toBe(1);
-    expect(missed.stderr).toContain(`mutant learner-across-ballots was not caught in ${n - 1} seeds`);
+    expect(missed.stderr)
+      .toContain(`mutant learner-across-ballots was not caught in ${n - 1} seeds`);
   }, 120_000);
 });
