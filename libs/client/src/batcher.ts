@@ -9,7 +9,12 @@ import {
   resolveLimits,
 } from '@synod/codec';
 import type { Command, Outcome } from '@synod/protocol';
-import { type Headers, type Transport, TransportTimeoutError } from '@synod/runtime';
+import {
+  type Headers,
+  type Transport,
+  type TransportMessage,
+  TransportTimeoutError,
+} from '@synod/runtime';
 
 /** What one attempt ended with. `reached` attempts may have put the command in a proposer. */
 export type Attempt =
@@ -40,6 +45,20 @@ export function attemptOfError(e: unknown): Attempt {
     return e.code === 'NO_RESPONDERS' ? { kind: 'no-responders' } : { kind: 'timeout' };
   }
   return { kind: 'error', cause: e };
+}
+
+/**
+ * The attempt a reply stands for when a proposer refused the request whole (the error header,
+ * with what was wrong in the body); null when it did not.
+ */
+export function refusedAttempt(reply: TransportMessage): Attempt | null {
+  const code = reply.headers[ERROR_HEADER];
+  if (code === undefined) return null;
+  const why = new TextDecoder().decode(reply.data).slice(0, 1000);
+  return {
+    kind: 'bad-reply',
+    detail: `a proposer refused the request: ${code}${why === '' ? '' : `: ${why}`}`,
+  };
 }
 
 /** One command's attempt waiting in a {@link ProposeBatcher}. */
@@ -232,14 +251,8 @@ export async function leaderAttempt(
   } catch (e) {
     return attemptOfError(e);
   }
-  const refused = reply.headers[ERROR_HEADER];
-  if (refused !== undefined) {
-    const why = new TextDecoder().decode(reply.data).slice(0, 1000);
-    return {
-      kind: 'bad-reply',
-      detail: `a proposer refused the request: ${refused}${why === '' ? '' : `: ${why}`}`,
-    };
-  }
+  const refused = refusedAttempt(reply);
+  if (refused !== null) return refused;
   try {
     return attemptOf(decodeProposeBatchReply(reply.data, 1).outcomes[0] as Outcome);
   } catch (e) {

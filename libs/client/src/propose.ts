@@ -6,7 +6,7 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import { decode, encode, ERROR_HEADER, subjectFor } from '@synod/codec';
+import { decode, encode, subjectFor } from '@synod/codec';
 import type { Command, Message, MsgRequest } from '@synod/protocol';
 import type { Headers, Transport } from '@synod/runtime';
 import {
@@ -15,6 +15,7 @@ import {
   attemptOfError,
   leaderAttempt,
   type ProposeBatcher,
+  refusedAttempt,
 } from './batcher.js';
 import {
   type CommandId,
@@ -257,14 +258,8 @@ async function attempt(
     return attemptOfError(e);
   }
   if (reply === ABORTED) return { kind: 'aborted' };
-  const remoteError = reply.headers[ERROR_HEADER];
-  if (remoteError !== undefined) {
-    const why = new TextDecoder().decode(reply.data).slice(0, 1000);
-    return {
-      kind: 'bad-reply',
-      detail: `a proposer refused the request: ${remoteError}${why === '' ? '' : `: ${why}`}`,
-    };
-  }
+  const refused = refusedAttempt(reply);
+  if (refused !== null) return refused;
   let m: Message;
   try {
     m = decode(reply.data);
