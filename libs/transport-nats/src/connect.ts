@@ -48,6 +48,11 @@ export interface NatsConnectOptions {
   readonly logger?: Logger;
   /** Called on every connection event; same as {@link NatsTransport.onStatus}. */
   readonly onStatus?: (e: NatsStatusEvent) => void;
+  /**
+   * Default false. When true the server does not deliver this connection's own publications
+   * to its own subscriptions (NATS `echo: false`).
+   */
+  readonly noEcho?: boolean;
 }
 
 /** `servers` as a list of trimmed, non-empty URLs. */
@@ -77,6 +82,7 @@ function clientOptions(o: NatsConnectOptions, servers: string[]): NodeConnection
   if (o.pass !== undefined) c.pass = o.pass;
   if (o.token !== undefined) c.token = o.token;
   if (o.tls !== undefined) c.tls = { ...o.tls };
+  if (o.noEcho === true) c.noEcho = true;
   return c;
 }
 
@@ -128,5 +134,8 @@ export function connectService(role: string, c: ServiceNatsConfig, log: Logger):
     ...(c.natsUser === '' ? {} : { user: c.natsUser, pass: c.natsPassword }),
     logger: log,
     onStatus: (s) => log.info({ nats: s }, 'nats status'),
+    // No service needs its own publications: without this a leader hears back every `chosen`
+    // and heartbeat it sends (a decode and a wake-up per slot for nothing).
+    noEcho: true,
   });
 }

@@ -4,6 +4,7 @@ import { TransportTimeoutError } from '@synod/runtime';
 import { freePort, type NatsServer, startNats } from '@synod/testing';
 import {
   connectNats,
+  connectService,
   type NatsConnectOptions,
   NatsConnectError,
   type NatsStatusEvent,
@@ -121,6 +122,26 @@ describe('publish / subscribe', () => {
     expect(got1.length).toBeGreaterThan(0);
     expect(got2.length).toBeGreaterThan(0);
   });
+
+  it('a service connection does not hear its own publications; others (and plain connections) do',
+    async () => {
+      const svc = await connectService('proposer', {
+        nodeId: 'p1', natsUrl: nats.url, natsUser: '', natsPassword: '',
+      }, log);
+      open.push(svc);
+      const [plain, other] = [await transport(), await transport()];
+      const bySvc = collect(svc, 'echo.*');
+      const byPlain = collect(plain, 'echo.*');
+      const byOther = collect(other, 'echo.*');
+      await Promise.all([svc, plain, other].map((t) => t.flush()));
+      svc.publish('echo.svc', enc('from service'));
+      plain.publish('echo.plain', enc('from plain'));
+      await until(() => byOther.length === 2 && byPlain.length === 2 && bySvc.length === 1);
+      await Promise.all([svc, plain].map((t) => t.flush()));
+      expect(bySvc.map((m) => m.subject)).toEqual(['echo.plain']);
+      expect(byPlain.map((m) => m.subject).sort()).toEqual(['echo.plain', 'echo.svc']);
+      expect(byOther.map((m) => m.subject).sort()).toEqual(['echo.plain', 'echo.svc']);
+    });
 
   it('a handler that throws (or rejects) is logged and the subscription goes on', async () => {
     const t = await transport();
