@@ -75,9 +75,17 @@ function columns(s: ServiceStatus): [string, string, string] {
         ? `, floor ${s['floor']}` : '';
       return [state, ballotText(s['promised']), `accepted ${num(s['acceptedSlots'])}${floor}`];
     }
-    case 'learner':
-      return ['learning', '-', `next ${num(s['nextSlot'])}, highest known ` +
-        `${num(s['highestKnown'])}`];
+    case 'learner': {
+      // How full its Redis is, when it has a maxmemory (docs/operations.md#learner-storage).
+      const st = typeof s['storage'] === 'object' && s['storage'] !== null
+        ? s['storage'] as Record<string, unknown> : {};
+      const share = typeof st['usedShare'] === 'number'
+        ? `${Math.round(st['usedShare'] * 100)}%` : null;
+      const state = share !== null && st['level'] === 'critical' ? `learning, STORE ${share} FULL`
+        : share !== null && st['level'] === 'warn' ? `learning, store ${share} full` : 'learning';
+      return [state, '-', `next ${num(s['nextSlot'])}, highest known ` +
+        `${num(s['highestKnown'])}${share === null ? '' : `, store ${share} of maxmemory`}`];
+    }
   }
 }
 

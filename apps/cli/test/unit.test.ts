@@ -133,6 +133,22 @@ describe('formatting', () => {
     ]);
   });
 
+  test('status: a learner whose Redis is filling says so', () => {
+    const learner = (storage: object): string[] => statusLines(summarizeStatus([
+      { role: 'learner', id: 'l1', nextSlot: 42, highestKnown: 41, storage },
+    ])).slice(0, 2);
+    expect(learner({ level: 'unbounded', usedBytes: 5e6, maxBytes: 0 })[1])
+      .toBe('learner  l1  learning  -       next 42, highest known 41');
+    expect(learner({ level: 'ok', usedShare: 0.42 })[1])
+      .toBe('learner  l1  learning  -       next 42, highest known 41, store 42% of maxmemory');
+    expect(learner({ level: 'warn', usedShare: 0.853 })[1])
+      .toBe('learner  l1  learning, store 85% full  -       next 42, highest known 41, ' +
+        'store 85% of maxmemory');
+    expect(learner({ level: 'critical', usedShare: 0.97 })[1])
+      .toBe('learner  l1  learning, STORE 97% FULL  -       next 42, highest known 41, ' +
+        'store 97% of maxmemory');
+  });
+
   test('shell quoting of a retry command', () => {
     expect(shellQuote('hello')).toBe('hello');
     expect(shellQuote("it's a b")).toBe(`'it'\\''s a b'`);

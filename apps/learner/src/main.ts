@@ -22,6 +22,7 @@ import { startTelemetry, traceLogFields } from '@synod/telemetry';
 import { connectService } from '@synod/transport-nats';
 import { LogIndex } from './log-index.js';
 import { encodeLogEvents, encodeReadReply } from './paging.js';
+import { StorageWatch } from './storage-watch.js';
 
 const config = {
   ...commonConfig,
@@ -40,6 +41,17 @@ const config = {
     help: 'true: also count every acceptor vote (learns a slot one hop sooner, wakes three ' +
       'times more per slot); false: learn from the leader\'s chosen and catch-ups',
     default: false, parse: parsers.bool, example: 'false',
+  },
+  storageCheckMs: {
+    name: 'SYNOD_STORAGE_CHECK_MS',
+    help: "how often the learner reads how full its Redis is (INFO memory against maxmemory)",
+    default: 30_000, parse: parsers.int(100, 3_600_000), example: '30000',
+  },
+  storageWarnPercent: {
+    name: 'SYNOD_STORAGE_WARN_PERCENT',
+    help: "share of its Redis's maxmemory from which the learner warns that the log will " +
+      'soon not fit (an error from 95%); docs/operations.md#learner-storage',
+    default: 80, parse: parsers.int(1, 99), example: '80',
   },
   allowNonDurable: {
     name: 'SYNOD_DEV_ALLOW_NONDURABLE', help: 'development only: accept a Redis without AOF always',
@@ -189,6 +201,9 @@ void runService({
       id: c.nodeId, store, delivered: () => delivered, log, send: (d) => sendChosen(d),
     });
     const rejected = new Map<string, number>();
+    const storage = new StorageWatch({
+      warnShare: c.storageWarnPercent / 100, repeatMs: 3_600_000, log,
+    });
     const onCommitted = (ds: readonly Decision[]): void => {
       for (const d of ds) index.add(d);
       delivered = (ds[ds.length - 1]?.slot ?? delivered - 1) + 1;
@@ -230,12 +245,19 @@ void runService({
       role: 'learner', id: c.nodeId, acceptors: c.acceptors, nextSlot: delivered,
       highestKnown: core.highestSlotKnown,
       nats: transport.status(), ...driver.stats, election: index.electionStatus(),
-      dedupe: index.dedupeStatus(),
+      dedupe: index.dedupeStatus(), storage: storage.status(),
       rejectedBy: { ...Object.fromEntries(driver.rejected), ...Object.fromEntries(rejected) },
     });
     const statusSub = serveStatus(transport, c.cluster, status);
-    telemetry.observe({ nextSlot: () => delivered });
+    telemetry.observe({ nextSlot: () => delivered, storage: () => storage.last });
     driver.start();
+    const checkStorage = (): void => {
+      store.usage().then((u) => storage.note({ ...u, at: Date.now() }),
+        (e: unknown) => storage.failed(e));
+    };
+    checkStorage();
+    const storageTimer = setInterval(checkStorage, c.storageCheckMs);
+    storageTimer.unref();
     log.info({ nextSlot: delivered }, 'learner running');
     return {
       health: {
@@ -246,6 +268,7 @@ void runService({
         status,
       },
       async stop() {
+        clearInterval(storageTimer);
         statusSub.unsubscribe();
         await driver.stop();
         await transport.close();

@@ -84,6 +84,8 @@ describe('multi-command writes survive kill -9 and an AOF reload under the gener
     try {
       expect(await s2.load()).toEqual({ nextSlot: 1, decisions: decisions.slice(1) });
       expect(await s2.read(0, 2)).toEqual(decisions);
+      // The storage check runs through the learner's ACL user too.
+      expect((await s2.usage()).slots).toBe(3);
     } finally {
       await s2.close();
     }

@@ -89,6 +89,7 @@ describe('docker-compose.yml validates offline', () => {
       'observability', 'config'], process.env, 60_000);
     expect(r.code).toBe(0);
     for (const p of ['infra/otel/collector.yaml', 'infra/prometheus/prometheus.yml',
+      'infra/prometheus/alerts.yml',
       'infra/grafana/provisioning', 'infra/grafana/dashboards']) {
       expect(r.out).toContain(join(root, p));
       expect(existsSync(join(root, p))).toBe(true);

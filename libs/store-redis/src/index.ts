@@ -12,7 +12,9 @@ export { DEFAULT_COMMAND_TIMEOUT_MS, type RedisStoreOptions } from './connection
 export { type AcceptorKeys, acceptorKeys, type LearnerKeys, learnerKeys } from './keys.js';
 export { type AcceptorMarker, MARKER_VERSION } from './records.js';
 export { RedisAcceptorStore, type RedisAcceptorStoreOptions } from './acceptor-store.js';
-export { RedisLearnerStore, type RedisLearnerStoreOptions } from './learner-store.js';
+export {
+  type LearnerStoreUsage, RedisLearnerStore, type RedisLearnerStoreOptions,
+} from './learner-store.js';
 export {
   type AcceptorRedis,
   mergeStates,

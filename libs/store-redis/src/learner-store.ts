@@ -10,6 +10,16 @@ import { LEARNER_PERSIST, scriptRefusal } from './scripts.js';
 /** Slots per HMGET in `read`, and fields per HSCAN page. */
 const CHUNK = 1000;
 
+/** How full a learner's Redis is: see {@link RedisLearnerStore.usage}. */
+export interface LearnerStoreUsage {
+  /** Redis's `used_memory`: every byte it holds, the log and Redis's own. */
+  readonly usedBytes: number;
+  /** Redis's `maxmemory`; 0 when it has no bound (then it grows until the machine is full). */
+  readonly maxBytes: number;
+  /** Slots in the stored log. */
+  readonly slots: number;
+}
+
 /** Options of {@link RedisLearnerStore}. */
 export interface RedisLearnerStoreOptions extends RedisStoreOptions {
   /** Cluster name (a token); part of every key. */
@@ -95,6 +105,27 @@ export class RedisLearnerStore implements LearnerStore {
       }
     }
     return out;
+  }
+
+  /**
+   * How much memory the learner's Redis uses and may use (`INFO memory`), and how many slots
+   * its log holds (`HLEN`). The log is never trimmed (docs/operations.md#learner-storage), so a
+   * learner watches this to warn before a bounded Redis refuses its writes. UNAVAILABLE when
+   * Redis does not answer; CORRUPT when the INFO answer lacks the fields.
+   */
+  async usage(): Promise<LearnerStoreUsage> {
+    const [info, slots] = await this.link.call('INFO memory', (r) =>
+      Promise.all([r.info('memory'), r.hlen(this.keys.log)]));
+    const field = (name: string): number => {
+      const m = new RegExp(`^${name}:(\\d+)\\r?$`, 'm').exec(info);
+      const n = m === null ? NaN : Number(m[1]);
+      if (!Number.isSafeInteger(n)) {
+        throw new StoreError(StoreErrorCode.Corrupt,
+          `INFO memory of ${this.where} has no ${name} field: is it a Redis server?`);
+      }
+      return n;
+    };
+    return { usedBytes: field('used_memory'), maxBytes: field('maxmemory'), slots };
   }
 
   /** Closes the connection; anything still queued for Redis is dropped. */

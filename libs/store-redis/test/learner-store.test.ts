@@ -104,6 +104,28 @@ describe('RedisLearnerStore', () => {
       .toEqual({ nextSlot: 0, decisions: [] });
   });
 
+  test('usage: Redis memory in use, its maxmemory (0 when unbounded) and the slots held',
+    async () => {
+      const own = await startRedis();
+      const s = store(own.url);
+      await s.load();
+      const empty = await s.usage();
+      expect(empty.slots).toBe(0);
+      expect(empty.maxBytes).toBe(0);
+      expect(empty.usedBytes).toBeGreaterThan(100_000);
+      await s.persist(Array.from({ length: 300 }, (_, i) => decision(i)), 300);
+      await withAdmin(own.url, (r) => r.config('SET', 'maxmemory', '64mb'));
+      const full = await s.usage();
+      expect(full.slots).toBe(300);
+      expect(full.maxBytes).toBe(64 * 1024 * 1024);
+      expect(full.usedBytes).toBeGreaterThan(empty.usedBytes);
+      // Another learner's keys in the same Redis are not this learner's log.
+      expect((await store(own.url, { learnerId: 'l2' }).usage()).slots).toBe(0);
+      await own.stop('SIGKILL');
+      const e = await storeError(store(own.url, { commandTimeoutMs: 300 }).usage());
+      expect(e.code).toBe(StoreErrorCode.Unavailable);
+    });
+
   test('kill -9 and restart of Redis: the log and the delivery point are intact', async () => {
     const own = await startRedis();
     const cluster = freshCluster();

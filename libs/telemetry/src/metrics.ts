@@ -31,6 +31,9 @@ export const MetricName = {
   QueueDepth: 'synod.queue.depth',
   FirstUnknownSlot: 'synod.slot.first_unknown',
   NextSlot: 'synod.learner.next_slot',
+  StoreUsedBytes: 'synod.learner.store.used_bytes',
+  StoreMaxBytes: 'synod.learner.store.max_bytes',
+  LogSlots: 'synod.learner.log.slots',
 } as const;
 
 /** What the observable gauges read from a running service; every field optional. */
@@ -47,6 +50,8 @@ export interface GaugeSource {
   readonly firstUnknown?: () => number;
   /** Learner: every slot below it is delivered. */
   readonly nextSlot?: () => number;
+  /** Learner: the last reading of its Redis (`maxBytes` 0: no maxmemory), null before one. */
+  readonly storage?: () => { usedBytes: number; maxBytes: number; slots: number } | null;
 }
 
 /**
@@ -106,7 +111,7 @@ export class SynodMetrics {
       read: (r: ObservableResult<Attributes>) => void): void => {
       meter.createObservableGauge(name, { description }).addCallback(read);
     };
-    const { isLeader, ballotRound, pending, inflight, firstUnknown, nextSlot } = src;
+    const { isLeader, ballotRound, pending, inflight, firstUnknown, nextSlot, storage } = src;
     if (isLeader !== undefined) {
       gauge(MetricName.Leader, '1 while this proposer is the leader, else 0',
         (r) => r.observe(isLeader() ? 1 : 0));
@@ -128,6 +133,21 @@ export class SynodMetrics {
     if (nextSlot !== undefined) {
       gauge(MetricName.NextSlot, 'Every slot below this one is delivered by this learner',
         (r) => r.observe(nextSlot()));
+    }
+    if (storage !== undefined) {
+      const each = (name: string, description: string,
+        pick: (u: { usedBytes: number; maxBytes: number; slots: number }) => number): void => {
+        gauge(name, description, (r) => {
+          const u = storage();
+          if (u !== null) r.observe(pick(u));
+        });
+      };
+      each(MetricName.StoreUsedBytes, "Memory the learner's Redis uses (INFO used_memory)",
+        (u) => u.usedBytes);
+      each(MetricName.StoreMaxBytes, "The learner's Redis maxmemory; 0 when unbounded",
+        (u) => u.maxBytes);
+      each(MetricName.LogSlots, "Slots in the learner's stored log (it is never trimmed)",
+        (u) => u.slots);
     }
   }
 }
