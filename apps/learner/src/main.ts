@@ -51,7 +51,7 @@ const config = {
     name: 'SYNOD_STORAGE_WARN_PERCENT',
     help: "share of its Redis's maxmemory from which the learner warns that the log will " +
       'soon not fit (an error from 95%); docs/operations.md#learner-storage',
-    default: 80, parse: parsers.int(1, 99), example: '80',
+    default: 80, parse: parsers.int(1, 94), example: '80',
   },
   allowNonDurable: {
     name: 'SYNOD_DEV_ALLOW_NONDURABLE', help: 'development only: accept a Redis without AOF always',
@@ -252,8 +252,7 @@ void runService({
     telemetry.observe({ nextSlot: () => delivered, storage: () => storage.last });
     driver.start();
     const checkStorage = (): void => {
-      store.usage().then((u) => storage.note({ ...u, at: Date.now() }),
-        (e: unknown) => storage.failed(e));
+      storage.poll(() => store.usage());
     };
     checkStorage();
     const storageTimer = setInterval(checkStorage, c.storageCheckMs);
@@ -268,6 +267,7 @@ void runService({
         status,
       },
       async stop() {
+        storage.stop();
         clearInterval(storageTimer);
         statusSub.unsubscribe();
         await driver.stop();

@@ -15,8 +15,15 @@ export interface StorageSample {
  */
 export type StorageLevel = 'ok' | 'warn' | 'critical' | 'unbounded';
 
-/** The share of `maxmemory` at which the watch turns critical (or the warning share if higher). */
+/** The share of `maxmemory` at which the watch turns critical. */
 export const CRITICAL_SHARE = 0.95;
+
+/**
+ * Hysteresis: a level is left only once the share is this far below its threshold, so that a
+ * Redis hovering at a threshold (used_memory jitters with client buffers) does not log at
+ * every reading.
+ */
+export const CLEAR_MARGIN = 0.02;
 
 /** Growth is measured over at most this much history, and reported once it covers a minute. */
 const GROWTH_WINDOW_MS = 3_600_000;
@@ -24,7 +31,7 @@ const GROWTH_MIN_SPAN_MS = 60_000;
 
 /** Options of {@link StorageWatch}. */
 export interface StorageWatchOptions {
-  /** Share of `maxmemory` (0 < w < 1) from which the watch warns. */
+  /** Share of `maxmemory` (0 < w < {@link CRITICAL_SHARE}) from which the watch warns. */
   readonly warnShare: number;
   /** While at `warn` or `critical`, the warning is logged again this often (ms). */
   readonly repeatMs: number;
@@ -66,12 +73,38 @@ export class StorageWatch {
   private level: StorageLevel | 'unknown' = 'unknown';
   private loggedAt = 0;
   private error: string | null = null;
+  private errorCode: string | null = null;
 
   constructor(o: StorageWatchOptions) {
-    if (!(o.warnShare > 0 && o.warnShare < 1)) {
-      throw new RangeError(`warnShare must be in (0, 1), got ${o.warnShare}`);
+    if (!(o.warnShare > 0 && o.warnShare < CRITICAL_SHARE)) {
+      throw new RangeError(`warnShare must be in (0, ${CRITICAL_SHARE}), got ${o.warnShare}`);
     }
     this.o = o;
+  }
+
+  private polling = false;
+  private stopped = false;
+
+  /**
+   * Takes a reading with `read` (stamped with the time it completed) unless one is still in
+   * progress or the watch is stopped: while Redis stalls, readings would otherwise pile up in
+   * the client and go out in a burst ahead of the learner's next writes when it answers again.
+   */
+  poll(read: () => Promise<Omit<StorageSample, 'at'>>, clock: () => number = Date.now): void {
+    if (this.polling || this.stopped) return;
+    this.polling = true;
+    read().then((u) => {
+      if (!this.stopped) this.note({ ...u, at: clock() });
+    }, (e: unknown) => {
+      if (!this.stopped) this.failed(e);
+    }).finally(() => {
+      this.polling = false;
+    });
+  }
+
+  /** No more readings: one still in progress is dropped (the store is closing). */
+  stop(): void {
+    this.stopped = true;
   }
 
   /** The last good reading, or null before the first. */
@@ -82,6 +115,7 @@ export class StorageWatch {
   /** Takes a reading: updates the level and logs what changed (or is still wrong). */
   note(s: StorageSample): void {
     this.error = null;
+    this.errorCode = null;
     this.history.push(s);
     // Keep about an hour: drop the oldest while the next one is an hour old already.
     while (this.history.length > 2 && s.at - (this.history[1]?.at ?? s.at) >= GROWTH_WINDOW_MS) {
@@ -101,19 +135,25 @@ export class StorageWatch {
         'before then, see docs/operations.md#learner-storage';
       if (now === 'critical') this.o.log.error(fields, msg);
       else this.o.log.warn(fields, msg);
-    } else if (RANK[now] === 0 && rankBefore > 0) {
+    } else if (now === 'ok' && rankBefore > 0) {
       this.o.log.info({ storage: this.status() },
         `the learner's Redis is back under ${percent(this.o.warnShare)} of maxmemory`);
     }
   }
 
-  /** A reading failed (Redis down or slow): remembered for the status, logged once per cause. */
+  /**
+   * A reading failed (Redis down or slow): remembered for the status, logged once per cause
+   * (the error's `code` when it has one: the messages of one outage vary).
+   */
   failed(e: unknown): void {
     const why = e instanceof Error ? e.message : String(e);
-    if (why !== this.error) {
+    const code = typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code
+      === 'string' ? (e as { code: string }).code : why;
+    if (code !== this.errorCode) {
       this.o.log.warn({ err: e }, 'could not read how full the learner\'s Redis is');
     }
     this.error = why;
+    this.errorCode = code;
   }
 
   /** The status document's `storage` section. */
@@ -133,11 +173,14 @@ export class StorageWatch {
     };
   }
 
+  /** The level of a reading; a level already reached holds until CLEAR_MARGIN below it. */
   private levelOf(s: StorageSample): StorageLevel {
     if (s.maxBytes <= 0) return 'unbounded';
     const share = s.usedBytes / s.maxBytes;
-    if (share >= Math.max(CRITICAL_SHARE, this.o.warnShare)) return 'critical';
-    return share >= this.o.warnShare ? 'warn' : 'ok';
+    const held = (level: StorageLevel): number =>
+      this.level === level || (level === 'warn' && this.level === 'critical') ? CLEAR_MARGIN : 0;
+    if (share >= CRITICAL_SHARE - held('critical')) return 'critical';
+    return share >= this.o.warnShare - held('warn') ? 'warn' : 'ok';
   }
 
   /** Bytes per hour over the history, or null with less than a minute of it. */

@@ -110,8 +110,78 @@ describe('StorageWatch', () => {
       expect(w.status().error).toBeUndefined();
     });
 
-  test('a warning share outside (0, 1) is a RangeError', () => {
-    for (const warnShare of [0, 1, -0.5, 1.5, Number.NaN]) {
+  test('a reading hovering at the threshold logs once: a level is left 2 points below it', () => {
+    const log = recorder();
+    const w = new StorageWatch({ warnShare: 0.8, repeatMs: HOUR, log });
+    for (let i = 0; i < 10; i++) w.note(sample(i % 2 === 0 ? 240.3 : 239.7, 300, i * 30_000));
+    expect(log.lines.map((l) => l.level)).toEqual(['warn']);
+    expect(w.status().level).toBe('warn');
+    w.note(sample(234.5, 300, 400_000)); // 78.2%: still within the margin
+    expect(w.status().level).toBe('warn');
+    w.note(sample(233.5, 300, 430_000)); // 77.8%
+    expect(w.status().level).toBe('ok');
+    expect(log.lines.map((l) => l.level)).toEqual(['warn', 'info']);
+    // Critical holds down to 93%, then it is a warning again (no new line: warn is lower).
+    w.note(sample(286, 300, 460_000));
+    w.note(sample(280, 300, 490_000)); // 93.3%
+    expect(w.status().level).toBe('critical');
+    w.note(sample(278, 300, 520_000)); // 92.7%
+    expect(w.status().level).toBe('warn');
+    expect(log.lines.map((l) => l.level)).toEqual(['warn', 'info', 'error']);
+  });
+
+  test('maxmemory removed while warning: unbounded, without a "back under" line', () => {
+    const log = recorder();
+    const w = new StorageWatch({ warnShare: 0.8, repeatMs: HOUR, log });
+    w.note(sample(250, 300, 0));
+    w.note(sample(250, 0, 1000));
+    expect(w.status().level).toBe('unbounded');
+    expect(log.lines.map((l) => l.level)).toEqual(['warn']);
+  });
+
+  test('failures are logged once per error code, whatever their messages', () => {
+    const log = recorder();
+    const w = new StorageWatch({ warnShare: 0.8, repeatMs: HOUR, log });
+    const err = (msg: string, code: string): Error => Object.assign(new Error(msg), { code });
+    w.failed(err('connection connecting', 'UNAVAILABLE'));
+    w.failed(err('connection reconnecting; last error: ECONNREFUSED', 'UNAVAILABLE'));
+    w.failed(err('INFO memory has no used_memory field', 'CORRUPT'));
+    expect(log.lines.map((l) => l.level)).toEqual(['warn', 'warn']);
+    expect(w.status().error).toBe('INFO memory has no used_memory field');
+  });
+
+  test('poll: one reading at a time; none after stop(), and a late answer is dropped', async () => {
+    const log = recorder();
+    const w = new StorageWatch({ warnShare: 0.8, repeatMs: HOUR, log });
+    let calls = 0;
+    let answer: (u: Omit<StorageSample, 'at'>) => void = () => undefined;
+    const read = (): Promise<Omit<StorageSample, 'at'>> => {
+      calls++;
+      return new Promise((r) => {
+        answer = r;
+      });
+    };
+    w.poll(read, () => 5);
+    w.poll(read, () => 5);
+    w.poll(read, () => 5);
+    expect(calls).toBe(1); // Redis stalls: no second reading queued behind the first
+    answer({ usedBytes: MiB, maxBytes: 300 * MiB, slots: 3 });
+    await new Promise((r) => setImmediate(r));
+    expect(w.status())
+      .toMatchObject({ level: 'ok', slots: 3, checkedAt: new Date(5).toISOString() });
+    w.poll(read, () => 6);
+    expect(calls).toBe(2);
+    w.stop();
+    answer({ usedBytes: 290 * MiB, maxBytes: 300 * MiB, slots: 4 });
+    await new Promise((r) => setImmediate(r));
+    w.poll(read, () => 7);
+    expect(calls).toBe(2);
+    expect(w.status().slots).toBe(3);
+    expect(log.lines).toEqual([]);
+  });
+
+  test('a warning share outside (0, 0.95) is a RangeError', () => {
+    for (const warnShare of [0, 0.95, 1, -0.5, 1.5, Number.NaN]) {
       expect(() => new StorageWatch({ warnShare, repeatMs: 1, log: recorder() }))
         .toThrow(RangeError);
     }
