@@ -7,7 +7,7 @@
 //     arguments through (`npm start -- --help`); `--build-only` stops after the build.
 // Only node: built-ins are imported before step 1, so this works on a fresh clone.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,13 +17,37 @@ const say = (s) => process.stderr.write(`start: ${s}\n`);
 
 // npm does not pass SIGINT on, and a SIGTERM or SIGKILL to npm leaves this process running,
 // handed to another parent. Watch for that: when the parent is gone, stop the runner as for
-// Ctrl-C (it stops the cluster), then exit; while still building, just exit.
+// Ctrl-C (it stops the cluster), then exit; while still building, just exit. npm runs this
+// script through a shell (sh -c) that outlives npm itself: when the parent is a shell, the
+// shell's own parent (npm) is watched too, through /proc.
 let child = null;
 const parent = process.ppid;
+const ppidOf = (pid) => {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+  } catch {
+    return null;
+  }
+};
+const commOf = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+};
+const grandparent = ['sh', 'dash', 'bash', 'ash', 'zsh'].includes(commOf(parent))
+  ? ppidOf(parent) : null;
 let orphaned = false;
 setInterval(() => {
-  if (process.ppid === parent) return;
-  if (!orphaned) say(`parent process ${parent} exited: stopping${child === null ? '' : ' the cluster'}`);
+  let gone = null;
+  if (process.ppid !== parent) gone = parent;
+  else if (grandparent !== null && grandparent > 1) {
+    const now = ppidOf(parent);
+    if (now !== null && now !== grandparent) gone = grandparent;
+  }
+  if (gone === null) return;
+  if (!orphaned) say(`parent process ${gone} exited: stopping${child === null ? '' : ' the cluster'}`);
   orphaned = true;
   if (child === null) process.exit(1);
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { type OtlpReceiver, startOtlpReceiver } from '@synod/telemetry';
 import { LocalCluster, natsAnswers, probeTcp, redisAnswers } from '@synod/testing';
 import { lockDataDir } from './lock.js';
+import { checkDataShape } from './shape.js';
 
 const HELP = `npm start: run a whole Synod cluster on this machine
 
@@ -20,7 +21,8 @@ about a second of its parent process dying (npm killed, its terminal gone).
 Usage: npm start -- [options]
 
 Options:
-  --acceptors N    acceptors (default 3)
+  --acceptors N    acceptors (default 3); a data dir keeps the number it was made with
+                   (and its --cluster): another is refused, --fresh starts anew
   --proposers N    proposers (default 2)
   --learners N     learners (default 1)
   --cluster NAME   cluster name (default synod)
@@ -161,6 +163,13 @@ async function main(): Promise<void> {
     rmSync(join(base, 'data'), { recursive: true, force: true });
     rmSync(join(base, 'traces'), { recursive: true, force: true });
   }
+  // Before anything starts: a data dir made for another cluster name or acceptor count is
+  // refused (a different acceptor set could choose a slot twice).
+  const dataDir = join(base, 'data');
+  const acceptors = count('acceptors', values.acceptors, 3);
+  const clusterName = values.cluster ?? 'synod';
+  const initRecord = (id: string): string => join(dataDir, `acceptor-${id}.initialised`);
+  checkDataShape(dataDir, { cluster: clusterName, acceptors }, initRecord);
   const logDir = join(base, 'logs');
   mkdirSync(logDir, { recursive: true });
   const natsUrl = await usable(process.env['NATS_URL'], natsAnswers);
@@ -228,11 +237,12 @@ async function main(): Promise<void> {
       proposer: join(dist, 'proposer', 'main.js'),
       learner: join(dist, 'learner', 'main.js'),
     },
-    acceptors: count('acceptors', values.acceptors, 3),
+    acceptors,
     proposers: count('proposers', values.proposers, 2),
     learners: count('learners', values.learners, 1),
-    cluster: values.cluster ?? 'synod',
-    dataDir: join(base, 'data'),
+    cluster: clusterName,
+    dataDir,
+    initRecord,
     supervise: true,
     onSpawn: () => writeInfo(),
     ...(natsUrl === undefined ? {} : { natsUrl }),
@@ -270,7 +280,7 @@ async function main(): Promise<void> {
   process.stdout.write(`
 Synod is up: cluster '${cluster.cluster}', NATS ${cluster.natsUrl}
 ${rows.join('\n')}
-  data ${join(base, 'data')}   logs ${logDir}
+  data ${dataDir}   logs ${logDir}
 
 From another terminal:${dataDirHint}
   npx synod propose hello      # choose a value; prints its slot

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -169,15 +169,23 @@ const ppidOf = (pid: number): number =>
 test.each([
   ['the runner (dist/apps/local/main.js) under a node parent', 'node'],
   ['npm start\'s tools/start.mjs under a shell, as npm runs it', 'sh'],
+  ['npm start\'s tools/start.mjs under a shell that outlives its parent (npm killed)', 'npm'],
 ])('%s: its parent killed with -9, the cluster stops and the lock is released',
   async (_what, how) => {
   // An intermediate parent, as npm or a script's shell is: it runs the runner, then is killed.
+  // 'npm': a node parent (as npm) runs a shell that runs tools/start.mjs; the node parent is
+  // killed and the shell lives on, as npm's `sh -c` does.
+  const startCmd =
+    `"${process.execPath}" tools/start.mjs --data-dir "${dir}" --no-traces --quiet; :`;
   const args = how === 'node'
     ? ['-e', `require('node:child_process').spawn(process.execPath, ${JSON.stringify(
       [main, '--data-dir', dir, '--no-traces', '--quiet'])}, { stdio: 'inherit' });
       setInterval(() => {}, 1e6);`]
-    : ['-c', `"${process.execPath}" tools/start.mjs --data-dir "${dir}" --no-traces --quiet; :`];
-  const parent = spawn(how === 'node' ? process.execPath : 'sh', args, {
+    : how === 'npm'
+      ? ['-e', `require('node:child_process').spawn('sh', ['-c', ${JSON.stringify(startCmd)}],
+        { stdio: 'inherit' }); setInterval(() => {}, 1e6);`]
+      : ['-c', startCmd];
+  const parent = spawn(how === 'sh' ? 'sh' : process.execPath, args, {
     cwd: root, env: { ...process.env, NATS_URL: nats.url, OTEL_SDK_DISABLED: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -198,15 +206,69 @@ test.each([
       const start = ppidOf(info.pid);
       expect(ppidOf(start)).toBe(parent.pid);
       pids.push(start);
+    } else if (how === 'npm') {
+      // node (as npm) -> sh -> tools/start.mjs -> the runner; the shell outlives the node.
+      const start = ppidOf(info.pid);
+      const shell = ppidOf(start);
+      expect(ppidOf(shell)).toBe(parent.pid);
+      pids.push(start);
     } else expect(ppidOf(info.pid)).toBe(parent.pid);
     expect(existsSync(join(dir, 'npm-start.lock'))).toBe(true);
     process.kill(parent.pid as number, 'SIGKILL');
     await until('every process of the cluster gone', () => pids.every((p) => !alive(p)), 15_000);
     expect(existsSync(join(dir, 'npm-start.lock'))).toBe(false);
     expect(out).toMatch(/parent process \d+ exited: stopping/);
-    if (how === 'sh') expect(out).toMatch(/SIGTERM: stopping services/);
+    if (how !== 'node') expect(out).toMatch(/SIGTERM: stopping services/);
   } finally {
     if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
     for (const p of pids) if (alive(p)) process.kill(p, 'SIGKILL');
   }
 }, 120_000);
+
+describe('the data directory remembers what it was made for', () => {
+  let own: string;
+  beforeEach(() => {
+    own = mkdtempSync(join(tmpdir(), 'synod-shape-'));
+  });
+  afterEach(() => rmSync(own, { recursive: true, force: true }));
+
+  const start = (extra: string[], env: Record<string, string> = {}) =>
+    spawnService(process.execPath, [main, '--data-dir', own, '--no-traces', '--quiet', ...extra],
+      { NATS_URL: nats.url, OTEL_SDK_DISABLED: 'true', ...env });
+
+  test('a first start that failed leaves a directory that starts; another acceptor count or ' +
+    'cluster name is refused before anything runs', async () => {
+    // The acceptors exit at once (a bad variable): nothing was initialised.
+    const failed = await start([], { SYNOD_MARKER_CHECK_MS: 'abc' });
+    expect((await failed.exited).code).not.toBe(0);
+    expect(existsSync(join(own, 'data', 'redis-a1'))).toBe(true);
+    expect(existsSync(join(own, 'data', 'acceptor-a1.initialised'))).toBe(false);
+
+    const ok = await start([]);
+    await ok.waitForLine(/Synod is up/, 60_000);
+    for (const id of ['a1', 'a2', 'a3']) {
+      expect(existsSync(join(own, 'data', `acceptor-${id}.initialised`))).toBe(true);
+    }
+    process.kill(ok.pid, 'SIGINT');
+    expect((await ok.exited).code).toBe(0);
+
+    for (const [flags, says] of [
+      [['--acceptors', '1'], /--acceptors 1, but the data in .* belongs to a cluster of 3 acceptors/],
+      [['--acceptors', '5'], /cluster of 3 acceptors: a majority of a different set need not overlap/],
+      [['--cluster', 'other'], /belongs to cluster 'synod' \(its acceptors would refuse to vote/],
+      [['--cluster', 'bad.name'], /--cluster "bad.name": a cluster name is 1 to 64 of/],
+    ] as const) {
+      const refused = await start([...flags]);
+      expect((await refused.exited).code).toBe(1);
+      expect(refused.output()).toMatch(says);
+      expect(refused.output()).not.toMatch(/starting Synod/);
+    }
+    expect(readdirSync(join(own, 'data')).filter((d) => d.startsWith('redis-'))).toHaveLength(4);
+
+    // --fresh makes a new cluster of the new shape.
+    const fresh = await start(['--fresh', '--acceptors', '1']);
+    await fresh.waitForLine(/Synod is up/, 60_000);
+    process.kill(fresh.pid, 'SIGINT');
+    expect((await fresh.exited).code).toBe(0);
+  }, 180_000);
+});

@@ -32,6 +32,14 @@ export interface LocalClusterOptions {
   readonly cluster?: string;
   /** Where Redis keeps each node's data; kept across runs. Default: temp dirs. */
   readonly dataDir?: string;
+  /**
+   * With `dataDir`: the file that records that acceptor `id` was initialised
+   * (`SYNOD_ACCEPTOR_INIT_RECORD`): the acceptor may take an empty Redis for a new member until
+   * it has written its marker and this file, and never after. Without it, an acceptor whose
+   * Redis directory did not exist yet is started once with `SYNOD_ACCEPTOR_INIT=true`, so a
+   * first start that failed before the acceptor wrote its marker leaves it refusing to vote.
+   */
+  readonly initRecord?: (acceptorId: string) => string;
   /** Use this NATS instead of starting one. */
   readonly natsUrl?: string;
   /**
@@ -181,13 +189,22 @@ export class LocalCluster {
       ...(nats === undefined ? {} : { NATS_USER: nats.user, NATS_PASSWORD: nats.password }),
       ...(role !== 'proposer' && this.o.redisUrl !== undefined
         ? { REDIS_URL: this.o.redisUrl } : {}),
-      ...(role === 'acceptor' && fresh ? { SYNOD_ACCEPTOR_INIT: 'true' } : {}),
+      ...(role === 'acceptor' ? this.initEnv(id, fresh) : {}),
       ...this.o.env, ...this.o.roleEnv?.[role],
     };
     const node: LocalNode = { id, role, healthPort, env, redis, proc: null };
     this.nodes.set(id, node);
     await this.spawn(node);
     return node;
+  }
+
+  /** How acceptor `id` may take an empty Redis for a new member (see `initRecord`). */
+  private initEnv(id: string, fresh: boolean): Record<string, string> {
+    if (this.o.initRecord !== undefined && this.o.dataDir !== undefined &&
+      this.o.redisUrl === undefined) {
+      return { SYNOD_ACCEPTOR_INIT_RECORD: this.o.initRecord(id) };
+    }
+    return fresh ? { SYNOD_ACCEPTOR_INIT: 'true' } : {};
   }
 
   /** The node called `id`. */
