@@ -72,7 +72,8 @@ async function readmit(argv: string[]): Promise<number> {
     .join(', ')} (${acceptors} acceptors)...\n`);
   const r = await readmitAcceptor({ cluster, target, peers, acceptors });
   process.stdout.write(`done: ${id} now holds promise ${describeBallot(r.promised)} and ` +
-    `${r.entries} votes merged from ${r.from.join(', ')}. Restart it; it will vote again.\n`);
+    `${r.entries} votes merged from ${r.from.join(', ')}. No restart needed: it loads its ` +
+    'state again within 30 s (its retry pause) and votes; restarting it does the same at once.\n');
   return 0;
 }
 

@@ -97,6 +97,14 @@ export function resolveSettings(
   file: ClusterFile | null,
 ): Settings {
   const nonEmpty = (s: string | undefined): string | undefined => (s === '' ? undefined : s);
+  const dataDir = nonEmpty(env['SYNOD_DATA_DIR']);
+  if (dataDir !== undefined && file === null && cl.nats === undefined &&
+    nonEmpty(env['NATS_URL']) === undefined) {
+    // A mistyped data dir would otherwise reach whatever cluster answers on the default URL.
+    throw new UsageError(`SYNOD_DATA_DIR=${dataDir} holds no cluster.json: is \`npm start -- ` +
+      `--data-dir ${dataDir}\` running? Fix SYNOD_DATA_DIR (unset, it means .synod/), or give ` +
+      'the cluster with --nats URL or NATS_URL', cl.command);
+  }
   const natsUrl = cl.nats ?? nonEmpty(env['NATS_URL']) ?? file?.natsUrl ?? DEFAULT_NATS_URL;
   const cluster = cl.cluster ?? nonEmpty(env['SYNOD_CLUSTER']) ?? file?.cluster ?? 'synod';
   if (!TOKEN.test(cluster)) {

@@ -104,7 +104,10 @@ export function statusLines(st: ClusterStatus, expectedAcceptors?: number): stri
   const answering = st.acceptorsAnswering.length;
   const total = expectedAcceptors === undefined ? '' : `/${expectedAcceptors}`;
   const summary = `leader ${st.leader ?? 'none'} · acceptors answering ${answering}${total} ` +
-    `(${st.voting.length} voting) · last chosen slot ${st.lastChosenSlot ?? 'none'}`;
+    `(${st.voting.length} voting) · last chosen slot ${st.lastChosenSlot ?? 'none'}` +
+    (st.learnersAnswering === 0 ? ' · no learner answered'
+      : st.learnedUpTo !== st.lastChosenSlot ? ` · learners have up to ${st.learnedUpTo ?? 'none'}`
+        : '');
   return [...table(rows), '', summary];
 }
 
@@ -113,7 +116,8 @@ export function statusJson(st: ClusterStatus, expectedAcceptors?: number): strin
   return JSON.stringify({
     leader: st.leader, acceptorsAnswering: st.acceptorsAnswering,
     ...(expectedAcceptors === undefined ? {} : { acceptorsExpected: expectedAcceptors }),
-    voting: st.voting, lastChosenSlot: st.lastChosenSlot, services: st.services,
+    voting: st.voting, lastChosenSlot: st.lastChosenSlot, learnedUpTo: st.learnedUpTo,
+    services: st.services,
   });
 }
 

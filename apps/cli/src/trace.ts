@@ -107,9 +107,10 @@ export async function runTrace(cl: CommandLine, io: TraceIo, file: ClusterFile |
   if (view === null) {
     const what = query === null ? 'any request' : 'slot' in query ? `slot ${query.slot}`
       : `request ${query.requestId}`;
-    io.err(`synod: no round of ${what} in ${path}` +
-      (existsSync(path) ? '' : ' (the file does not exist yet)'));
-    return ExitCode.Failure;
+    const exists = existsSync(path);
+    io.err(`synod: no round of ${what} in ${path}` + (exists ? '' : ' (the file does not exist)'));
+    // As the help says: 1 when the spans hold no such round, 3 when there is no span file.
+    return exists ? ExitCode.Failure : ExitCode.Unavailable;
   }
   if (cl.json) io.out(JSON.stringify(view));
   else for (const line of renderRound(view)) io.out(line);

@@ -97,6 +97,10 @@ describe('synod trace', () => {
     const missing = await synod(['trace', '1']);
     expect(missing.code).toBe(3);
     expect(missing.err[0]).toContain('npm start');
+    // A --file that does not exist is "no span file" too, as the help says.
+    const gone = await synod(['trace', '1', '--file', `${file}.missing`, '--wait', '1']);
+    expect(gone.code).toBe(3);
+    expect(gone.err[0]).toContain('(the file does not exist)');
     const bad = await synod(['trace', 'not-an-id']);
     expect(bad.code).toBe(2);
     expect(bad.err[0]).toContain('neither a request id');

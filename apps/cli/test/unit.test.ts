@@ -69,6 +69,18 @@ describe('settings', () => {
     });
   });
 
+  test('a SYNOD_DATA_DIR without cluster.json is a usage error, unless NATS is given', () => {
+    const env = { SYNOD_DATA_DIR: join(dir, 'typo') };
+    const file = readClusterFile(dir, null, env.SYNOD_DATA_DIR);
+    expect(file).toBeNull();
+    expect(() => resolveSettings(cl([]), env, file))
+      .toThrow(/SYNOD_DATA_DIR=.*typo holds no cluster.json: is `npm start -- --data-dir/);
+    expect(resolveSettings(cl([]), { ...env, NATS_URL: 'nats://h:1' }, file))
+      .toMatchObject({ natsUrl: 'nats://h:1' });
+    expect(resolveSettings(cl(['--nats', 'nats://o:2']), env, file))
+      .toMatchObject({ natsUrl: 'nats://o:2' });
+  });
+
   test('the repository root is searched after the current directory', () => {
     mkdirSync(join(dir, 'repo', '.synod'), { recursive: true });
     mkdirSync(join(dir, 'repo', 'apps', 'cli'), { recursive: true });
@@ -131,6 +143,19 @@ describe('formatting', () => {
       '',
       'leader p1 · acceptors answering 2/3 (2 voting) · last chosen slot 41',
     ]);
+  });
+
+  test('status summary: a learner behind, or none answering, is said', () => {
+    const p1 = { role: 'proposer' as const, id: 'p1', state: 'leader', firstUnknown: 54,
+      ballot: { round: 3, proposer: 'p1', incarnation: 9 } };
+    const last = (st: ReturnType<typeof summarizeStatus>): string =>
+      statusLines(st).at(-1) ?? '';
+    expect(last(summarizeStatus([p1, { role: 'learner', id: 'l1', nextSlot: 51 }])))
+      .toBe('leader p1 · acceptors answering 0 (0 voting) · last chosen slot 53 · ' +
+        'learners have up to 50');
+    expect(last(summarizeStatus([p1])))
+      .toBe('leader p1 · acceptors answering 0 (0 voting) · last chosen slot 53 · ' +
+        'no learner answered');
   });
 
   test('status: a learner whose Redis is filling says so', () => {

@@ -20,8 +20,15 @@ export interface ClusterStatus {
   readonly acceptorsAnswering: readonly string[];
   /** Ids of the acceptors that answered and say they vote (their store is durable and loaded). */
   readonly voting: readonly string[];
-  /** The highest slot some learner has delivered (max `nextSlot` - 1), or null if none. */
+  /**
+   * The highest slot known chosen: of what some learner has delivered (max `nextSlot` - 1) and
+   * of the decided prefix some proposer knows (max `firstUnknown` - 1); null if none.
+   */
   readonly lastChosenSlot: number | null;
+  /** The highest slot some learner has delivered (max `nextSlot` - 1); null if none did. */
+  readonly learnedUpTo: number | null;
+  /** Learners that answered. */
+  readonly learnersAnswering: number;
   /** Answers that were not a status document (ignored). */
   readonly malformed: number;
 }
@@ -65,20 +72,29 @@ export function summarizeStatus(answers: readonly ServiceStatus[], malformed = 0
     if (leader === null || compareMaybeBallots(ballot(s), ballot(leader)) > 0) leader = s;
   }
   const acceptors = services.filter((s) => s.role === 'acceptor');
-  let lastChosenSlot: number | null = null;
-  for (const s of services) {
-    const next = s['nextSlot'];
-    if (s.role !== 'learner' || typeof next !== 'number' || !Number.isSafeInteger(next)) continue;
-    if (next > 0 && (lastChosenSlot === null || next - 1 > lastChosenSlot)) {
-      lastChosenSlot = next - 1;
+  // Below a learner's nextSlot every slot is delivered, below a proposer's firstUnknown every
+  // slot is known decided: the highest slot under either is chosen.
+  const highestBelow = (role: ServiceStatus['role'], field: string): number | null => {
+    let max: number | null = null;
+    for (const s of services) {
+      const next = s[field];
+      if (s.role !== role || typeof next !== 'number' || !Number.isSafeInteger(next)) continue;
+      if (next > 0 && (max === null || next - 1 > max)) max = next - 1;
     }
-  }
+    return max;
+  };
+  const learnedUpTo = highestBelow('learner', 'nextSlot');
+  const decidedUpTo = highestBelow('proposer', 'firstUnknown');
+  const lastChosenSlot = learnedUpTo === null ? decidedUpTo
+    : decidedUpTo === null ? learnedUpTo : Math.max(learnedUpTo, decidedUpTo);
   return {
     services,
     leader: leader?.id ?? null,
     acceptorsAnswering: acceptors.map((s) => s.id),
     voting: acceptors.filter((s) => s['voting'] === true).map((s) => s.id),
     lastChosenSlot,
+    learnedUpTo,
+    learnersAnswering: services.filter((s) => s.role === 'learner').length,
     malformed,
   };
 }

@@ -61,7 +61,7 @@ describe('status', () => {
     const st = await c.status({ waitMs: 100 });
     expect(st).toEqual({
       services: [], leader: null, acceptorsAnswering: [], voting: [], lastChosenSlot: null,
-      malformed: 0,
+      learnedUpTo: null, learnersAnswering: 0, malformed: 0,
     });
   });
 
@@ -73,5 +73,18 @@ describe('status', () => {
     ]);
     expect(st.leader).toBe('p2');
     expect(st.lastChosenSlot).toBeNull();
+  });
+
+  test('the last chosen slot is also what proposers know decided: a learner behind or down ' +
+    'does not hide it', () => {
+    const behind = summarizeStatus([
+      { role: 'proposer', id: 'p1', state: 'leader', ballot: ballot(3, 'p1'), firstUnknown: 54 },
+      { role: 'learner', id: 'l1', nextSlot: 51 },
+    ]);
+    expect(behind).toMatchObject({ lastChosenSlot: 53, learnedUpTo: 50, learnersAnswering: 1 });
+    const down = summarizeStatus([
+      { role: 'proposer', id: 'p1', state: 'leader', ballot: ballot(3, 'p1'), firstUnknown: 54 },
+    ]);
+    expect(down).toMatchObject({ lastChosenSlot: 53, learnedUpTo: null, learnersAnswering: 0 });
   });
 });
