@@ -78,6 +78,23 @@ describe('synod (in-process, real NATS)', () => {
     p.stop();
   });
 
+  test('a request id chosen with another payload: exit 1, saying so and what to do', async () => {
+    const cluster = fresh();
+    const sub = services.subscribe(`synod.${cluster}.request.*`, (m) => {
+      const req = decode(m.data);
+      if (req.type !== 'request') return;
+      services.respond(m, encode({ type: 'response', from: 'p1', to: req.from,
+        clientId: req.cmd.clientId, seq: req.cmd.seq, outcome: { status: 'conflict', slot: 30 } }));
+    });
+    await services.flush();
+    const r = await synod(['--cluster', cluster, 'propose', '--client-id', 'c-abc', '--seq', '1',
+      'different']);
+    expect(r.code).toBe(1);
+    expect(r.err[0]).toMatch(/c-abc#1 was already chosen at slot 30 with another payload; this one /);
+    expect(r.err[0]).toContain('a new command needs a new seq');
+    sub.unsubscribe();
+  });
+
   test('no proposer: exit 3 and one line that says what to do', async () => {
     const cluster = fresh();
     const r = await synod(['--cluster', cluster, '--timeout', '300', 'propose', 'x']);

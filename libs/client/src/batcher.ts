@@ -19,6 +19,7 @@ import {
 /** What one attempt ended with. `reached` attempts may have put the command in a proposer. */
 export type Attempt =
   | { readonly kind: 'chosen'; readonly slot: number }
+  | { readonly kind: 'conflict'; readonly slot: number }
   | { readonly kind: 'overloaded' }
   | { readonly kind: 'redirect'; readonly leader: string | null }
   | { readonly kind: 'no-responders' }
@@ -36,6 +37,8 @@ export function attemptOf(o: Outcome): Attempt {
       return { kind: 'overloaded' };
     case 'redirect':
       return { kind: 'redirect', leader: o.leader };
+    case 'conflict':
+      return { kind: 'conflict', slot: o.slot };
   }
 }
 

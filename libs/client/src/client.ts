@@ -82,7 +82,9 @@ export interface ProposeOptions {
    * with its first slot, so the retry can never be chosen a second time. At least 1. A seq more
    * than `SEQ_WINDOW` (1024) below the client's next seq is refused at once with
    * {@link SynodStaleSeqError}. A seq ahead of the next seq is a new command: the next seq moves
-   * past it when it starts (so retries of seqs far below it are refused from then on).
+   * past it when it starts (so retries of seqs far below it are refused from then on). A seq
+   * already chosen with another payload is refused with {@link SynodConflictError} (while a
+   * proposer still holds that decision: `SYNOD_RETAIN_DECIDED`).
    */
   readonly seq?: number;
 }

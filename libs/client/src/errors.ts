@@ -27,6 +27,11 @@ export const SynodErrorCode = {
    * refused, nothing was proposed, the command's outcome stays unknown (read the log).
    */
   StaleSeq: 'STALE_SEQ',
+  /**
+   * The command's `(clientId, seq)` was already chosen with another payload: nothing was
+   * proposed. A retry must resend the same payload; a new command needs a new seq.
+   */
+  Conflict: 'CONFLICT',
 } as const;
 export type SynodErrorCode = (typeof SynodErrorCode)[keyof typeof SynodErrorCode];
 
@@ -121,6 +126,28 @@ export class SynodStaleSeqError extends SynodError implements CommandId {
     this.clientId = cmd.clientId;
     this.seq = cmd.seq;
     this.nextSeq = nextSeq;
+  }
+}
+
+/**
+ * The proposal's `(clientId, seq)` is already chosen, at `slot`, with another payload: this
+ * payload was not proposed and never will be under that id. A retry must resend the payload it
+ * retries; a new command needs a new seq.
+ */
+export class SynodConflictError extends SynodError implements CommandId {
+  override readonly name: string = 'SynodConflictError';
+  readonly clientId: string;
+  readonly seq: number;
+  /** Where the command with that id was chosen. */
+  readonly slot: number;
+  constructor(cmd: CommandId, slot: number) {
+    super(SynodErrorCode.Conflict,
+      `${cmd.clientId}#${cmd.seq} was already chosen at slot ${slot} with another payload; this ` +
+      'one was not proposed. A retry must resend the same payload; a new command needs a new ' +
+      `seq (read slot ${slot} to see what was chosen)`);
+    this.clientId = cmd.clientId;
+    this.seq = cmd.seq;
+    this.slot = slot;
   }
 }
 

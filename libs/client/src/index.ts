@@ -42,6 +42,7 @@ export {
   SynodOverloadedError,
   SynodProtocolError,
   SynodRejectedError,
+  SynodConflictError,
   SynodStaleSeqError,
   SynodTimeoutError,
   SynodUnavailableError,

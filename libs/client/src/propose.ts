@@ -20,6 +20,7 @@ import {
 import {
   type CommandId,
   SynodAbortedError,
+  SynodConflictError,
   SynodOutcomeUnknownError,
   SynodOverloadedError,
   SynodUnavailableError,
@@ -150,6 +151,7 @@ async function proposeTraced(
         ? await attempt(ctx.transport, subject, data, cmd, attemptMs, signal, headers)
         : await batchedAttempt(ctx.batcher, cmd, attemptMs, signal, headers);
     if (r.kind === 'chosen') return { slot: r.slot, clientId: cmd.clientId, seq: cmd.seq };
+    if (r.kind === 'conflict') throw new SynodConflictError(cmd, r.slot);
     if (r.kind === 'timeout') {
       if (toLeader) route.leaderTimeouts++;
       else if (route.timedOut) route.leaderTimeouts = 0;
@@ -168,7 +170,8 @@ async function proposeTraced(
 }
 
 /** Records a failed attempt; returns how long to wait before the next one. */
-function record(t: Tally, r: Exclude<Attempt, { kind: 'chosen' }>, failures: number): number {
+function record(t: Tally, r: Exclude<Attempt, { kind: 'chosen' | 'conflict' }>,
+  failures: number): number {
   switch (r.kind) {
     case 'overloaded':
       t.overloaded++;

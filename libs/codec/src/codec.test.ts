@@ -290,6 +290,10 @@ describe('envelope, size and structure', () => {
     expect(outcome(resp({ status: 'redirect', leader: null }))).toBe('OK');
     expect(outcome(resp({ status: 'redirect' }))).toBe('MISSING_FIELD');
     expect(outcome(resp({ status: 'overloaded', slot: 1 }))).toBe('UNKNOWN_FIELD');
+    expect(outcome(resp({ status: 'conflict', slot: 7 }))).toBe('OK');
+    expect(outcome(resp({ status: 'conflict' }))).toBe('MISSING_FIELD');
+    expect(outcome(resp({ status: 'conflict', slot: -1 }))).toBe('BAD_FIELD');
+    expect(outcome(resp({ status: 'conflict', slot: 7, leader: null }))).toBe('UNKNOWN_FIELD');
     expect(outcome(resp({ status: 'failed' }))).toBe('BAD_FIELD');
   });
 

@@ -284,6 +284,9 @@ function readOutcome(x: unknown, at: string, lim: Limits): Outcome {
     case 'overloaded':
       checkKeys(o, OVERLOADED_KEYS, NONE, at, null);
       return { status };
+    case 'conflict':
+      checkKeys(o, CHOSEN_KEYS, NONE, at, null);
+      return { status, slot: readUint(o.slot, at, 'slot') };
     case undefined:
       return fail(DecodeReason.MissingField, join(at, 'status'), 'required');
     default:

@@ -176,7 +176,12 @@ export interface MsgRequest {
 export type Outcome =
   | { readonly status: 'chosen'; readonly slot: number }
   | { readonly status: 'redirect'; readonly leader: string | null }
-  | { readonly status: 'overloaded' };
+  | { readonly status: 'overloaded' }
+  /**
+   * The request's `(clientId, seq)` was chosen at `slot` with another payload: a retry must
+   * resend the same command, a new command needs a new seq. Nothing was proposed.
+   */
+  | { readonly status: 'conflict'; readonly slot: number };
 
 /** Proposer -> whoever sent the request (a client, or the proposer that forwarded it). */
 export interface MsgResponse {
@@ -314,6 +319,8 @@ export function describeOutcome(o: Outcome): string {
       return `redirect->${o.leader ?? '?'}`;
     case 'overloaded':
       return 'overloaded';
+    case 'conflict':
+      return `conflict@${o.slot}`;
     default:
       return assertNever(o);
   }

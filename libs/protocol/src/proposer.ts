@@ -232,7 +232,8 @@ export class ProposerCore {
   /** Set while {@link stepMany} steps: proposals wait until every message is in. */
   private holdProposals = false;
   private readonly pendingKeys = new Set<string>();
-  private readonly waiting = new Map<string, Set<string>>();
+  /** Who waits for each command's outcome, and the payload each of them sent. */
+  private readonly waiting = new Map<string, Map<string, string>>();
 
   private outMessages: Message[] = [];
   private outCommitted: Decision[] = [];
@@ -805,7 +806,9 @@ export class ProposerCore {
       this.pendingChars -= c.payload.length;
       this.pendingKeys.delete(key);
       if (slot !== undefined) {
-        if (slot < this.firstUnknownSlot) this.answer(key, { status: 'chosen', slot });
+        if (slot < this.firstUnknownSlot) {
+          this.answer(key, { status: 'chosen', slot }, this.decidedPayload(slot, key));
+        }
         continue;
       }
       if (skip) continue;
@@ -896,7 +899,9 @@ export class ProposerCore {
     if (d === undefined || d.value.kind !== 'cmds') return;
     for (const c of d.value.cmds) {
       const key = commandKey(c);
-      this.answer(key, { status: 'chosen', slot: this.dedupe.get(key) ?? slot });
+      const first = this.dedupe.get(key) ?? slot;
+      this.answer(key, { status: 'chosen', slot: first },
+        first === slot ? c.payload : this.decidedPayload(first, key));
     }
   }
 
@@ -1054,12 +1059,16 @@ export class ProposerCore {
     const key = commandKey(m.cmd);
     const slot = this.dedupe.get(key);
     if (slot !== undefined) {
-      if (slot < this.firstUnknownSlot) this.respond(m.from, m.cmd, { status: 'chosen', slot });
-      else this.addWaiting(key, m.from);
+      const held = this.decidedPayload(slot, key);
+      if (held !== undefined && held !== m.cmd.payload) {
+        this.respond(m.from, m.cmd, { status: 'conflict', slot });
+      } else if (slot < this.firstUnknownSlot) {
+        this.respond(m.from, m.cmd, { status: 'chosen', slot });
+      } else this.addWaiting(key, m.from, m.cmd.payload);
       return;
     }
     if (this.proposedKeys.has(key) || this.pendingKeys.has(key)) {
-      this.addWaiting(key, m.from);
+      this.addWaiting(key, m.from, m.cmd.payload);
       return;
     }
     const leader = this.leader;
@@ -1073,7 +1082,7 @@ export class ProposerCore {
         this.respond(m.from, m.cmd, { status: 'overloaded' });
         return;
       }
-      this.addWaiting(key, m.from);
+      this.addWaiting(key, m.from, m.cmd.payload);
       this.outMessages.push({ type: 'request', from: this.id, to: leader, cmd: m.cmd });
       return;
     }
@@ -1085,7 +1094,7 @@ export class ProposerCore {
     this.pendingChars += m.cmd.payload.length;
     this.pending.push(m.cmd);
     this.pendingKeys.add(key);
-    this.addWaiting(key, m.from);
+    this.addWaiting(key, m.from, m.cmd.payload);
     this.maybePropose();
   }
 
@@ -1094,7 +1103,7 @@ export class ProposerCore {
     const to = this.waiting.get(key);
     if (to === undefined) return;
     this.waiting.delete(key);
-    for (const dest of to) {
+    for (const dest of to.keys()) {
       if (dest !== m.from && dest !== this.id) {
         this.outMessages.push({ ...m, from: this.id, to: dest });
       }
@@ -1112,22 +1121,38 @@ export class ProposerCore {
     this.pendingKeys.clear();
   }
 
-  private addWaiting(key: string, who: string): void {
-    let set = this.waiting.get(key);
-    if (set === undefined) {
-      set = new Set();
-      this.waiting.set(key, set);
+  private addWaiting(key: string, who: string, payload: string): void {
+    let m = this.waiting.get(key);
+    if (m === undefined) {
+      m = new Map();
+      this.waiting.set(key, m);
     }
-    set.add(who);
+    m.set(who, payload);
   }
 
-  private answer(key: string, outcome: Outcome): void {
+  /**
+   * Answers everyone waiting for `key`. With `decided` (the payload chosen for the key), a
+   * waiter that sent another payload under the same `(clientId, seq)` is told `conflict`, not
+   * `chosen`: its own command was not chosen.
+   */
+  private answer(key: string, outcome: Outcome, decided?: string): void {
     const to = this.waiting.get(key);
     if (to === undefined) return;
     this.waiting.delete(key);
     const hash = key.lastIndexOf('#');
     const cmd = { clientId: key.slice(0, hash), seq: Number(key.slice(hash + 1)) };
-    for (const dest of to) if (dest !== this.id) this.respond(dest, cmd, outcome);
+    for (const [dest, payload] of to) {
+      if (dest === this.id) continue;
+      const differs = outcome.status === 'chosen' && decided !== undefined && payload !== decided;
+      this.respond(dest, cmd, differs ? { status: 'conflict', slot: outcome.slot } : outcome);
+    }
+  }
+
+  /** The payload of command `key` in decided slot `slot`, when this proposer still holds it. */
+  private decidedPayload(slot: number, key: string): string | undefined {
+    const d = this.decided.get(slot);
+    if (d === undefined || d.value.kind !== 'cmds') return undefined;
+    return d.value.cmds.find((c) => commandKey(c) === key)?.payload;
   }
 
   private respond(to: string, cmd: { clientId: string; seq: number }, outcome: Outcome): void {

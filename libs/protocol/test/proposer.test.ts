@@ -316,6 +316,40 @@ describe('ProposerCore: clients', () => {
     ]);
   });
 
+  test('conflict: a request reusing a decided (clientId, seq) with another payload is told ' +
+    'conflict at once and proposes nothing', () => {
+    const p = leader();
+    p.step(request('c1', cmd('c1', 1, 'first')));
+    drain(p);
+    decide(p, 0, cmds(cmd('c1', 1, 'first')));
+    drain(p);
+    p.step(request('c1', cmd('c1', 1, 'different')));
+    const r = drain(p);
+    expect(ofType(r.messages, 'accept')).toEqual([]);
+    expect(r.messages).toEqual([{
+      type: 'response', from: 'p1', to: 'c1', clientId: 'c1', seq: 1,
+      outcome: { status: 'conflict', slot: 0 },
+    }]);
+    // The same payload again is an honest retry: chosen.
+    p.step(request('c1', cmd('c1', 1, 'first')));
+    expect(ofType(drain(p).messages, 'response').map((m) => m.outcome))
+      .toEqual([{ status: 'chosen', slot: 0 }]);
+  });
+
+  test('conflict: two payloads under one (clientId, seq) in flight together: the one not ' +
+    'chosen is told conflict when the slot is decided', () => {
+    const p = leader();
+    p.step(request('c1', cmd('c1', 1, 'first')));
+    drain(p);
+    p.step(request('p2', cmd('c1', 1, 'second'), 'p1')); // forwarded by p2, another payload
+    expect(drain(p).messages).toEqual([]);
+    decide(p, 0, cmds(cmd('c1', 1, 'first')));
+    const to = ofType(drain(p).messages, 'response').map((m) => [m.to, m.outcome]);
+    expect(to).toEqual([
+      ['c1', { status: 'chosen', slot: 0 }], ['p2', { status: 'conflict', slot: 0 }],
+    ]);
+  });
+
   test('dedupe: a follower that learned the decision answers a retry itself', () => {
     const p = newProposer('p1');
     p.step(heartbeat('p2', bal(1, 'p2')));

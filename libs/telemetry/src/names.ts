@@ -81,6 +81,7 @@ export const Outcome = {
   Superseded: 'superseded',
   Redirect: 'redirect',
   Overloaded: 'overloaded',
+  Conflict: 'conflict',
   Abandoned: 'abandoned',
   Failed: 'failed',
 } as const;

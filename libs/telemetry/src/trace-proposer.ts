@@ -134,8 +134,11 @@ export class ProposerTracing extends TracingBase {
     const span = this.requests.take(commandKey(m));
     if (span === undefined) return;
     span.setAttribute(Attr.Outcome, m.outcome.status === 'chosen' ? Outcome.Chosen
-      : m.outcome.status === 'redirect' ? Outcome.Redirect : Outcome.Overloaded);
-    if (m.outcome.status === 'chosen') span.setAttribute(Attr.Slot, m.outcome.slot);
+      : m.outcome.status === 'redirect' ? Outcome.Redirect
+        : m.outcome.status === 'conflict' ? Outcome.Conflict : Outcome.Overloaded);
+    if (m.outcome.status === 'chosen' || m.outcome.status === 'conflict') {
+      span.setAttribute(Attr.Slot, m.outcome.slot);
+    }
     span.end(hrNow());
   }
 

@@ -94,6 +94,7 @@ export const outcomeArb: fc.Arbitrary<Outcome> = fc.oneof(
   rec({ status: fc.constant('chosen' as const), slot: uintArb }),
   rec({ status: fc.constant('redirect' as const), leader: fc.option(nodeIdArb) }),
   fc.constant<Outcome>({ status: 'overloaded' }),
+  rec({ status: fc.constant('conflict' as const), slot: uintArb }),
 );
 
 const optTo = fc.option(nodeIdArb, { nil: undefined });

@@ -37,6 +37,7 @@ const OUTCOME_VARIANTS: Record<string, Schema> = {
   chosen: { fields: { status: 'tag', slot: 'uint' } },
   redirect: { fields: { status: 'tag', leader: { nullable: 'node' } } },
   overloaded: { fields: { status: 'tag' } },
+  conflict: { fields: { status: 'tag', slot: 'uint' } },
 };
 const VALUE = 'VALUE' as unknown as Schema;
 const OUTCOME = 'OUTCOME' as unknown as Schema;
