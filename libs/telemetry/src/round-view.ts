@@ -32,6 +32,8 @@ export interface RoundView {
   readonly ballot: string | null;
   readonly outcome: string | null;
   readonly requestIds: readonly string[];
+  /** `cmds` or `noop` (the round span's `synod.value.kind`), null when not recorded. */
+  readonly valueKind: string | null;
   /** Commands decided together in the slot (1 unless batched). */
   readonly batchSize: number;
   readonly lanes: readonly Lane[];
@@ -50,11 +52,15 @@ const num = (s: StoredSpan, k: string): number | null => {
   return typeof v === 'number' ? v : null;
 };
 
-/** The latest span of `list`, preferring those whose outcome is `chosen`. */
+/**
+ * The round to show among `list`: the earliest whose outcome is `chosen` (a later leader that
+ * re-proposes a recovered value also ends `chosen`; the first is the round that chose it), else
+ * the latest attempt.
+ */
 function pickRound(list: readonly StoredSpan[]): StoredSpan | null {
   const chosen = list.filter((s) => str(s, Attr.Outcome) === 'chosen');
-  const pool = chosen.length > 0 ? chosen : list;
-  return [...pool].sort((a, b) => compareNs(b.start, a.start))[0] ?? null;
+  if (chosen.length > 0) return [...chosen].sort((a, b) => compareNs(a.start, b.start))[0] ?? null;
+  return [...list].sort((a, b) => compareNs(b.start, a.start))[0] ?? null;
 }
 
 function findRoundSpan(spans: readonly StoredSpan[], q: RoundQuery,
@@ -207,7 +213,7 @@ export function findRound(spans: readonly StoredSpan[], q: RoundQuery): RoundVie
     .filter((x): x is string => x !== null))];
   return {
     traceId: round.traceId, slot: num(round, Attr.Slot), ballot: str(round, Attr.Ballot),
-    outcome: str(round, Attr.Outcome), requestIds,
+    outcome: str(round, Attr.Outcome), requestIds, valueKind: str(round, Attr.ValueKind),
     batchSize: num(round, Attr.BatchSize) ?? 0,
     lanes: ordered.map(({ id, service, items }) => ({ id, service, items })),
     durationMs: at(end), quorumMs: quorum === undefined ? null : at(quorum.time),
@@ -232,7 +238,10 @@ export function renderRound(v: RoundView, width = 64): string[] {
     Math.min(w - 1, Math.max(0, Math.round((ms / span) * (w - 1))));
   const idWidth = Math.max(6, ...v.lanes.map((l) => l.id.length));
   const lines: string[] = [];
-  const req = v.requestIds.length === 0 ? 'no client request (no-op)' : v.requestIds.join(', ');
+  const req = v.requestIds.length > 0 ? v.requestIds.join(', ')
+    : v.valueKind === 'cmds' ? 'no client request in this round (a value recovered from an ' +
+      'earlier ballot, proposed again)'
+      : v.valueKind === 'noop' ? 'no client request (no-op)' : 'no client request';
   lines.push(`round of slot ${v.slot ?? '?'} at ballot ${v.ballot ?? '?'}: ` +
     `${v.outcome ?? 'unfinished'} · ${req}` +
     (v.batchSize > 1 ? ` · batch of ${v.batchSize} commands` : ''));
