@@ -159,6 +159,17 @@ async function main(): Promise<void> {
   const base = resolve(values['data-dir'] ?? join(root, '.synod'));
   const releaseLock = lockDataDir(base);
   process.on('exit', releaseLock);
+  if (values.fresh === true && process.env['REDIS_URL'] !== undefined &&
+    process.env['REDIS_URL'] !== '') {
+    // The acceptors' state lives in that Redis, not in the data dir: wiping only the data dir
+    // would start "new" acceptors that still hold the old cluster's votes.
+    const name = values.cluster ?? 'synod';
+    const data = join(base, 'data');
+    throw new Error(`--fresh cannot wipe the shared REDIS_URL, where this cluster's state ` +
+      `lives. Start anew by hand: delete its keys there (redis-cli --scan --pattern ` +
+      `'synod:{${name}}:*' | xargs -r redis-cli del) and the data dir (rm -r ${data}), then ` +
+      'start without --fresh; or use another --cluster');
+  }
   if (values.fresh === true) {
     rmSync(join(base, 'data'), { recursive: true, force: true });
     rmSync(join(base, 'traces'), { recursive: true, force: true });

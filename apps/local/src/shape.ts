@@ -21,9 +21,9 @@ const NAME = /^[A-Za-z0-9_-]{1,64}$/;
  * old one, so a slot could be chosen twice (changing the set is a reconfiguration,
  * docs/deploy.md, not a flag).
  *
- * A directory made before the shape was recorded is adopted: its acceptors are the
- * `redis-a*` directories it holds; each of them is then recorded as initialised (`initRecord`),
- * since its Redis may hold votes.
+ * A directory made before the shape was recorded is adopted: its acceptors are a1..aN for the
+ * highest `redis-aN` directory it holds; each of them is then recorded as initialised
+ * (`initRecord`), since its Redis may hold votes (and one whose directory is gone lost them).
  */
 export function checkDataShape(dataDir: string, want: DataShape,
   initRecord: (acceptorId: string) => string): void {
@@ -47,16 +47,21 @@ export function checkDataShape(dataDir: string, want: DataShape,
         'restore it, or start a new, empty cluster with --fresh');
     }
   } else if (existsSync(dataDir)) {
-    const legacy = readdirSync(dataDir).filter((d) => /^redis-a\d+$/.test(d));
-    if (legacy.length > 0) {
-      for (const d of legacy) {
-        const id = d.slice('redis-'.length);
+    // Acceptors are a1..aN: N is the highest one found (one whose directory is missing was
+    // there too, and lost its data: it must be refused as amnesic, not made new).
+    const n = Math.max(0, ...readdirSync(dataDir).flatMap((d) => {
+      const m = /^redis-a(\d+)$/.exec(d);
+      return m === null ? [] : [Number(m[1])];
+    }));
+    if (n > 0) {
+      for (let i = 1; i <= n; i++) {
+        const id = `a${i}`;
         if (!existsSync(initRecord(id))) {
           writeFileSync(initRecord(id), `${id}: its Redis predates the init records; taken as ` +
             `initialised (${new Date().toISOString()})\n`);
         }
       }
-      have = { cluster: want.cluster, acceptors: legacy.length };
+      have = { cluster: want.cluster, acceptors: n };
     }
   }
   if (have !== null) {

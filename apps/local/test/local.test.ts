@@ -265,6 +265,20 @@ describe('the data directory remembers what it was made for', () => {
     }
     expect(readdirSync(join(own, 'data')).filter((d) => d.startsWith('redis-'))).toHaveLength(4);
 
+    // An acceptor's Redis data deleted: amnesia, refused (not taken for a new member).
+    rmSync(join(own, 'data', 'redis-a1'), { recursive: true, force: true });
+    const amnesic = await spawnService(process.execPath,
+      [main, '--data-dir', own, '--no-traces'], { NATS_URL: nats.url, OTEL_SDK_DISABLED: 'true' });
+    await amnesic.waitForLine(/a1 .*AMNESIA/, 60_000);
+    process.kill(amnesic.pid, 'SIGINT');
+    await amnesic.exited;
+
+    // With a shared REDIS_URL the state is not in the data dir: --fresh cannot wipe it.
+    const shared = await start(['--fresh'], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect((await shared.exited).code).toBe(1);
+    expect(shared.output()).toMatch(/--fresh cannot wipe the shared REDIS_URL/);
+    expect(existsSync(join(own, 'data', 'synod-data.json'))).toBe(true);
+
     // --fresh makes a new cluster of the new shape.
     const fresh = await start(['--fresh', '--acceptors', '1']);
     await fresh.waitForLine(/Synod is up/, 60_000);

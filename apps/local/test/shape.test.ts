@@ -34,6 +34,14 @@ test('a directory from before the shape file is adopted: its acceptors count, an
   expect(existsSync(join(dir, SHAPE_FILE))).toBe(true);
 });
 
+test('adopting an old directory with an acceptor\'s Redis missing counts up to the highest ' +
+  'acceptor, and records the missing one as initialised (amnesic, not new)', () => {
+  for (const id of ['a1', 'a3']) mkdirSync(join(dir, `redis-${id}`), { recursive: true });
+  expect(() => checkDataShape(dir, { cluster: 'synod', acceptors: 2 }, record))
+    .toThrow(/cluster of 3 acceptors/);
+  expect(['a1', 'a2', 'a3'].map((id) => existsSync(record(id)))).toEqual([true, true, true]);
+});
+
 test('a bad cluster name, or a shape file that is not ours, is refused with the fix', () => {
   expect(() => checkDataShape(dir, { cluster: 'bad.name', acceptors: 3 }, record))
     .toThrow(/a cluster name is 1 to 64 of \[A-Za-z0-9_-\]/);

@@ -232,8 +232,8 @@ export class ProposerCore {
   /** Set while {@link stepMany} steps: proposals wait until every message is in. */
   private holdProposals = false;
   private readonly pendingKeys = new Set<string>();
-  /** Who waits for each command's outcome, and the payload each of them sent. */
-  private readonly waiting = new Map<string, Map<string, string>>();
+  /** Who waits for each command's outcome, and the payloads each of them sent under it. */
+  private readonly waiting = new Map<string, Map<string, Set<string>>>();
 
   private outMessages: Message[] = [];
   private outCommitted: Decision[] = [];
@@ -1059,11 +1059,12 @@ export class ProposerCore {
     const key = commandKey(m.cmd);
     const slot = this.dedupe.get(key);
     if (slot !== undefined) {
-      const held = this.decidedPayload(slot, key);
-      if (held !== undefined && held !== m.cmd.payload) {
-        this.respond(m.from, m.cmd, { status: 'conflict', slot });
-      } else if (slot < this.firstUnknownSlot) {
-        this.respond(m.from, m.cmd, { status: 'chosen', slot });
+      // Only once every slot below is known is `slot` the copy that counts: a lower slot still
+      // undecided might hold this very payload.
+      if (slot < this.firstUnknownSlot) {
+        const held = this.decidedPayload(slot, key);
+        this.respond(m.from, m.cmd, held !== undefined && held !== m.cmd.payload
+          ? { status: 'conflict', slot } : { status: 'chosen', slot });
       } else this.addWaiting(key, m.from, m.cmd.payload);
       return;
     }
@@ -1127,13 +1128,16 @@ export class ProposerCore {
       m = new Map();
       this.waiting.set(key, m);
     }
-    m.set(who, payload);
+    const sent = m.get(who);
+    if (sent === undefined) m.set(who, new Set([payload]));
+    else sent.add(payload);
   }
 
   /**
    * Answers everyone waiting for `key`. With `decided` (the payload chosen for the key), a
-   * waiter that sent another payload under the same `(clientId, seq)` is told `conflict`, not
-   * `chosen`: its own command was not chosen.
+   * waiter that sent only other payloads under the same `(clientId, seq)` is told `conflict`,
+   * not `chosen`: its command was not chosen. (One answer goes to each waiter: a forwarding
+   * proposer that relayed both payloads is told `chosen`, as the honest one was.)
    */
   private answer(key: string, outcome: Outcome, decided?: string): void {
     const to = this.waiting.get(key);
@@ -1141,9 +1145,10 @@ export class ProposerCore {
     this.waiting.delete(key);
     const hash = key.lastIndexOf('#');
     const cmd = { clientId: key.slice(0, hash), seq: Number(key.slice(hash + 1)) };
-    for (const [dest, payload] of to) {
+    for (const [dest, payloads] of to) {
       if (dest === this.id) continue;
-      const differs = outcome.status === 'chosen' && decided !== undefined && payload !== decided;
+      const differs = outcome.status === 'chosen' && decided !== undefined &&
+        !payloads.has(decided);
       this.respond(dest, cmd, differs ? { status: 'conflict', slot: outcome.slot } : outcome);
     }
   }

@@ -350,6 +350,34 @@ describe('ProposerCore: clients', () => {
     ]);
   });
 
+  test('conflict only once the slot is the copy that counts: a lower slot still undecided may ' +
+    'hold the retried payload', () => {
+    const p = leader();
+    p.step(request('c9', cmd('c9', 1)));
+    p.step(request('c1', cmd('c1', 1, 'first')));
+    drain(p);
+    // Slot 1 decided first, holding another payload under c1#1 (e.g. a stale forwarded copy);
+    // slot 0 not decided yet.
+    decide(p, 1, cmds(cmd('c1', 1, 'other')));
+    drain(p);
+    p.step(request('c1', cmd('c1', 1, 'first')));
+    expect(ofType(drain(p).messages, 'response')).toEqual([]);
+    decide(p, 0, cmds(cmd('c9', 1), cmd('c1', 1, 'first')));
+    expect(ofType(drain(p).messages, 'response').filter((m) => m.to === 'c1')
+      .map((m) => m.outcome)).toEqual([{ status: 'chosen', slot: 0 }]);
+  });
+
+  test('conflict: one sender relaying both payloads of one id is told chosen (the honest one ' +
+    'was)', () => {
+    const p = leader();
+    p.step(request('p2', cmd('c1', 1, 'first'), 'p1'));
+    p.step(request('p2', cmd('c1', 1, 'second'), 'p1'));
+    drain(p);
+    decide(p, 0, cmds(cmd('c1', 1, 'first')));
+    expect(ofType(drain(p).messages, 'response').map((m) => [m.to, m.outcome]))
+      .toEqual([['p2', { status: 'chosen', slot: 0 }]]);
+  });
+
   test('dedupe: a follower that learned the decision answers a retry itself', () => {
     const p = newProposer('p1');
     p.step(heartbeat('p2', bal(1, 'p2')));

@@ -250,7 +250,10 @@ export class RedisAcceptorStore implements AcceptorStore {
     }
   }
 
-  /** Resolves only when nothing of this acceptor is stored and `init` was given. */
+  /**
+   * Resolves only when nothing of this acceptor is stored, `init` was given, and this store has
+   * never held a marker (init holds for the first load of a process, not after an outage).
+   */
   private async refuseUnlessFresh(): Promise<void> {
     const id = this.o.acceptorId;
     const stray = await this.findAnyKey();
@@ -259,6 +262,14 @@ export class RedisAcceptorStore implements AcceptorStore {
         `acceptor ${id}'s Redis at ${this.where} has ${stray} but no marker: part of its ` +
         'state was lost (partial wipe, or restored from an old backup). It will not vote ' +
         `until re-admitted: see ${READMIT_DOC}`);
+    }
+    if (this.marker !== null) {
+      // `init` is for the very first start: once this store has held a marker, a Redis found
+      // empty later (wiped during an outage, then back) lost the acceptor's memory.
+      throw new StoreError(StoreErrorCode.Amnesia,
+        `acceptor ${id}'s Redis at ${this.where} has no state and no marker, though this ` +
+        'process loaded its marker before: its memory was lost (wiped or replaced Redis). It ' +
+        `will not vote until re-admitted: see ${READMIT_DOC}`);
     }
     if (this.o.init !== true) {
       throw new StoreError(StoreErrorCode.Amnesia,

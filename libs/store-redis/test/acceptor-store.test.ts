@@ -63,6 +63,24 @@ describe('RedisAcceptorStore: state and the persist script', () => {
     expect(keys).toEqual([]);
   });
 
+  test('init holds for a process\'s first load only: a Redis wiped empty during an outage is ' +
+    'AMNESIA on the next load of the same store, not a new member', async () => {
+    const cluster = freshCluster();
+    const s = store(redis.url, { cluster, init: true });
+    await s.load();
+    await s.persist({ promised: ballot(9), accepted: [] });
+    // Everything of the acceptor gone (FLUSHALL of its Redis, an emptied data dir).
+    await withAdmin(redis.url, async (r) => {
+      const keys = await r.keys(`synod:{${cluster}}:*`);
+      if (keys.length > 0) await r.del(...keys);
+    });
+    const e = await storeError(s.load());
+    expect(e.code).toBe(StoreErrorCode.Amnesia);
+    expect(e.message).toContain('though this process loaded its marker before');
+    const keys = await withAdmin(redis.url, (r) => r.keys(`synod:{${cluster}}:*`));
+    expect(keys).toEqual([]);
+  });
+
   test('marker missing but other keys present (partial wipe): AMNESIA even with init', async () => {
     const cluster = freshCluster();
     const s = store(redis.url, { cluster, init: true });

@@ -216,6 +216,15 @@ export class SafetyChecker {
   }
 
   /**
+   * A client was told `conflict`: its `(clientId, seq)` chosen with another payload. Simulated
+   * clients send one payload per seq, so that is never true.
+   */
+  onConflict(cmd: Command, slot: number): void {
+    this.fail('acknowledged-lost', `${commandKey(cmd)} told conflict at slot ${slot}, though ` +
+      'its client sent only one payload under that id');
+  }
+
+  /**
    * Checks one learner's delivered log as the application applies it: skipping later copies of
    * a (clientId, seq), every client operation (its payload) must take effect once. Election
    * commands are left to the election checker: two renewals of one term are distinct commands

@@ -200,8 +200,7 @@ export class LocalCluster {
 
   /** How acceptor `id` may take an empty Redis for a new member (see `initRecord`). */
   private initEnv(id: string, fresh: boolean): Record<string, string> {
-    if (this.o.initRecord !== undefined && this.o.dataDir !== undefined &&
-      this.o.redisUrl === undefined) {
+    if (this.o.initRecord !== undefined && this.o.dataDir !== undefined) {
       return { SYNOD_ACCEPTOR_INIT_RECORD: this.o.initRecord(id) };
     }
     return fresh ? { SYNOD_ACCEPTOR_INIT: 'true' } : {};

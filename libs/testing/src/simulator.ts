@@ -981,6 +981,10 @@ export class Simulation {
         return;
       case 'overloaded':
         return;
+      case 'conflict':
+        this.checker.onConflict(cur.cmd, m.outcome.slot);
+        c.current = null;
+        return;
     }
   }
 
