@@ -254,6 +254,9 @@ async function main(): Promise<void> {
     cluster: clusterName,
     dataDir,
     initRecord,
+    // An acceptor refusing to vote (AMNESIA, awaiting readmission) does not keep the cluster
+    // down: with a majority voting it starts, and says how to readmit the others.
+    acceptorMajority: { graceMs: 10_000 },
     supervise: true,
     onSpawn: () => writeInfo(),
     ...(natsUrl === undefined ? {} : { natsUrl }),
@@ -281,6 +284,13 @@ async function main(): Promise<void> {
     stop(pending);
     return;
   }
+  for (const id of cluster.notReadyAcceptors) {
+    const why = (await cluster.health(id, '/readyz').catch(() => ({ body: '' }))).body.trim();
+    process.stderr.write(`WARNING: acceptor ${id} runs but does not vote${why === '' ? ''
+      : `: ${why.slice(0, 300)}`}\n  A majority votes, so the cluster serves. If it lost its ` +
+      `data, readmit it from another terminal:\n    ${dataDirEnv(base, root)}npm run admin -- ` +
+      `readmit --acceptor ${id}\n  (docs/operations.md#readmit)\n`);
+  }
   const info = describe(cluster, redisUrl);
   // With --data-dir elsewhere, synod and npm run admin find this cluster through SYNOD_DATA_DIR.
   const dataDirHint = base === join(root, '.synod') ? ''
@@ -304,6 +314,11 @@ From another terminal:${dataDirHint}
 Ctrl-C stops everything; from a script: kill -INT ${process.pid} (this runner, the "pid" in
 ${clusterFile}; not npm's pid, which does not pass SIGINT on).
 `);
+}
+
+/** `SYNOD_DATA_DIR=<base> ` when the data dir is not the default one, else nothing. */
+function dataDirEnv(base: string, root: string): string {
+  return base === join(root, '.synod') ? '' : `SYNOD_DATA_DIR=${base} `;
 }
 
 main().catch((e: unknown) => {

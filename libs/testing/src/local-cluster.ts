@@ -62,6 +62,12 @@ export interface LocalClusterOptions {
   /** Wait for every service to be ready before `start` resolves. Default true. */
   readonly waitReady?: boolean;
   /**
+   * With `waitReady`: start when every other service and a majority of the acceptors are
+   * ready, the others running but refusing (e.g. AMNESIA, awaiting readmission), after
+   * `graceMs` of waiting for them all (default false: every acceptor must be ready).
+   */
+  readonly acceptorMajority?: { readonly graceMs: number };
+  /**
    * Restart a service, a redis-server or the nats-server it started that dies on its own (like a
    * supervisor); a server comes back on the same port with the same data dir and arguments, after
    * a back-off. Default false.
@@ -142,7 +148,10 @@ export class LocalCluster {
       for (const id of acceptors) await c.addNode('acceptor', id, acceptors);
       for (const id of ids('p', o.proposers ?? 2)) await c.addNode('proposer', id, acceptors);
       for (const id of ids('l', o.learners ?? 1)) await c.addNode('learner', id, acceptors);
-      if (o.waitReady !== false) await c.waitReady();
+      if (o.waitReady !== false && o.acceptorMajority !== undefined) {
+        await c.waitReady([...c.nodes.keys()].filter((id) => c.node(id).role !== 'acceptor'));
+        c.notReadyAcceptors = await c.waitAcceptorMajority(o.acceptorMajority.graceMs);
+      } else if (o.waitReady !== false) await c.waitReady();
     } catch (e) {
       await c.stop();
       throw e;
@@ -258,6 +267,40 @@ export class LocalCluster {
         }
         await sleep(50);
       }
+    }
+  }
+
+  /** Acceptors that were running but not ready when `start` resolved (`acceptorMajority`). */
+  notReadyAcceptors: string[] = [];
+
+  /**
+   * Waits until every acceptor is ready or, after `graceMs`, a majority is and the rest run;
+   * returns the ids of those not ready. Throws when one exits, or when no majority is ready
+   * within `timeoutMs`.
+   */
+  async waitAcceptorMajority(graceMs: number, timeoutMs = 30_000): Promise<string[]> {
+    const ids = this.acceptorIds;
+    const need = Math.floor(ids.length / 2) + 1;
+    const start = Date.now();
+    for (;;) {
+      const ready: string[] = [];
+      for (const id of ids) {
+        const n = this.node(id);
+        if (await httpOk(n.healthPort, '/readyz')) ready.push(id);
+        else if (n.proc !== null && !n.proc.running()) {
+          throw new Error(`${id} exited before it was ready:\n${n.proc.output(30)}`);
+        }
+      }
+      const waited = Date.now() - start;
+      if (ready.length === ids.length) return [];
+      if (ready.length >= need && waited >= graceMs) return ids.filter((i) => !ready.includes(i));
+      if (waited > timeoutMs) {
+        const late = ids.filter((i) => !ready.includes(i));
+        throw new Error(`only ${ready.length} of ${ids.length} acceptors ready after ` +
+          `${timeoutMs} ms (a majority is ${need}); not ready: ${late.join(', ')}:\n` +
+          late.map((i) => this.node(i).proc?.output(10) ?? '').join('\n'));
+      }
+      await sleep(100);
     }
   }
 
