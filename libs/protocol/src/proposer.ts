@@ -232,8 +232,11 @@ export class ProposerCore {
   /** Set while {@link stepMany} steps: proposals wait until every message is in. */
   private holdProposals = false;
   private readonly pendingKeys = new Set<string>();
-  /** Who waits for each command's outcome, and the payloads each of them sent under it. */
-  private readonly waiting = new Map<string, Map<string, Set<string>>>();
+  /**
+   * Who waits for each command's outcome, and the payload each of them sent under it (a set in
+   * the rare case of several: one id reused for other payloads).
+   */
+  private readonly waiting = new Map<string, Map<string, string | Set<string>>>();
 
   private outMessages: Message[] = [];
   private outCommitted: Decision[] = [];
@@ -1129,8 +1132,9 @@ export class ProposerCore {
       this.waiting.set(key, m);
     }
     const sent = m.get(who);
-    if (sent === undefined) m.set(who, new Set([payload]));
-    else sent.add(payload);
+    if (sent === undefined) m.set(who, payload);
+    else if (typeof sent !== 'string') sent.add(payload);
+    else if (sent !== payload) m.set(who, new Set([sent, payload]));
   }
 
   /**
@@ -1148,7 +1152,7 @@ export class ProposerCore {
     for (const [dest, payloads] of to) {
       if (dest === this.id) continue;
       const differs = outcome.status === 'chosen' && decided !== undefined &&
-        !payloads.has(decided);
+        (typeof payloads === 'string' ? payloads !== decided : !payloads.has(decided));
       this.respond(dest, cmd, differs ? { status: 'conflict', slot: outcome.slot } : outcome);
     }
   }

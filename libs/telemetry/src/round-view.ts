@@ -53,13 +53,18 @@ const num = (s: StoredSpan, k: string): number | null => {
 };
 
 /**
- * The round to show among `list`: the earliest whose outcome is `chosen` (a later leader that
- * re-proposes a recovered value also ends `chosen`; the first is the round that chose it), else
- * the latest attempt.
+ * The round to show among `list`: the first whose outcome is `chosen`, by ballot round, then
+ * start (a later leader that re-proposes a recovered value also ends `chosen`; the first is
+ * the round that chose it), else the latest attempt.
  */
 function pickRound(list: readonly StoredSpan[]): StoredSpan | null {
   const chosen = list.filter((s) => str(s, Attr.Outcome) === 'chosen');
-  if (chosen.length > 0) return [...chosen].sort((a, b) => compareNs(a.start, b.start))[0] ?? null;
+  // By ballot round first: start times come from the clocks of different proposers.
+  const round = (s: StoredSpan): number => num(s, Attr.BallotRound) ?? Number.MAX_SAFE_INTEGER;
+  if (chosen.length > 0) {
+    return [...chosen].sort((a, b) => round(a) - round(b) || compareNs(a.start, b.start))[0] ??
+      null;
+  }
   return [...list].sort((a, b) => compareNs(b.start, a.start))[0] ?? null;
 }
 

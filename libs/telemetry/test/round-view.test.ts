@@ -8,7 +8,7 @@ function round(id: string, slot: number, ballot: string, startNs: number, outcom
     name: SpanName.Round, kind: 'internal', start: String(startNs), end: String(startNs + 1e6),
     service: 'synod-proposer', node: 'p1',
     attributes: { [Attr.Slot]: slot, [Attr.Ballot]: ballot, [Attr.Outcome]: outcome,
-      [Attr.ValueKind]: kind },
+      [Attr.ValueKind]: kind, [Attr.BallotRound]: Number(ballot.split('.')[0]) },
     events: [], links: [], status: { code: 'unset' },
   };
 }
@@ -21,6 +21,9 @@ test('a slot chosen, then re-proposed by a new leader: the round that chose it f
       round('c', 3, '1.p1.0', 5e8, 'preempted', 'cmds'),
     ];
     expect(findRound(spans, { slot: 3 })?.ballot).toBe('2.p1.0');
+    // Ballots order the rounds even when the later leader's clock runs behind.
+    expect(findRound([round('e', 3, '7.p2.1', 1e8, 'chosen', 'cmds'), spans[1] as StoredSpan],
+      { slot: 3 })?.ballot).toBe('2.p1.0');
     // With no chosen round, the latest attempt.
     expect(findRound([spans[2] as StoredSpan, round('d', 3, '3.p1.0', 7e8, 'preempted', 'cmds')],
       { slot: 3 })?.ballot).toBe('3.p1.0');
