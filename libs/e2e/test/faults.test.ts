@@ -11,6 +11,7 @@ import {
   lostAcks,
   type Outcome,
   proposeAll,
+  serviceTails,
   startCluster,
   values,
 } from './harness.js';
@@ -68,7 +69,14 @@ describe('faults on real processes', () => {
     for (const b of sentPromises) {
       expect(compareMaybeBallots(before.promised, b)).toBeGreaterThanOrEqual(0);
     }
-    const out = await load;
+    // A stall would otherwise run into jest's timeout and say nothing: 300 proposals take
+    // well under a second here. Bounded, it fails with what the services said.
+    const out = await Promise.race([load,
+      new Promise<null>((r) => setTimeout(() => r(null), 60_000).unref())]);
+    if (out === null) {
+      throw new Error('the load did not finish within 60 s of killing a2:\n' +
+        serviceTails(cluster, ['p1', 'p2', 'a1', 'a3', 'l1']));
+    }
     acked.push(...out);
     expect(out.filter((o) => !o.ok)).toEqual([]);
     await cluster.restart('a2');
