@@ -73,8 +73,11 @@ describe('spans of a round (in process, real NATS and Redis)', () => {
     closers.push(() => learnerStore.close());
     await node('learner', 'l1', new LearnerCore({ id: 'l1', acceptors }, await learnerStore.load()),
       (p) => learnerStore.persist(p.decisions, p.nextSlot));
+    // No resend within the test (retryTicks 400: 2 s): on a loaded machine an accept resent
+    // after the default 4 ticks (20 ms) put a second "publish accept" into the round's trace.
     await node('proposer', 'p1', new ProposerCore({
       id: 'p1', acceptors, rng: new Sfc32(7), electionTicks: 4, heartbeatTicks: 2,
+      retryTicks: 400,
     }));
   });
   afterAll(async () => {
