@@ -157,6 +157,8 @@ async function main(): Promise<void> {
   };
   const root = resolve(__dirname, '../../..');
   const base = resolve(values['data-dir'] ?? join(root, '.synod'));
+  // What tells synod and npm run admin where this cluster is: nothing for the default dir.
+  const dataDirEnv = base === join(root, '.synod') ? '' : `SYNOD_DATA_DIR=${base} `;
   const releaseLock = lockDataDir(base);
   process.on('exit', releaseLock);
   if (values.fresh === true && process.env['REDIS_URL'] !== undefined &&
@@ -288,13 +290,13 @@ async function main(): Promise<void> {
     const why = (await cluster.health(id, '/readyz').catch(() => ({ body: '' }))).body.trim();
     process.stderr.write(`WARNING: acceptor ${id} runs but does not vote${why === '' ? ''
       : `: ${why.slice(0, 300)}`}\n  A majority votes, so the cluster serves. If it lost its ` +
-      `data, readmit it from another terminal:\n    ${dataDirEnv(base, root)}npm run admin -- ` +
+      `data, readmit it from another terminal:\n    ${dataDirEnv}npm run admin -- ` +
       `readmit --acceptor ${id}\n  (docs/operations.md#readmit)\n`);
   }
   const info = describe(cluster, redisUrl);
   // With --data-dir elsewhere, synod and npm run admin find this cluster through SYNOD_DATA_DIR.
-  const dataDirHint = base === join(root, '.synod') ? ''
-    : `\n  export SYNOD_DATA_DIR=${base}   # so that synod and npm run admin find this cluster`;
+  const dataDirHint = dataDirEnv === '' ? ''
+    : `\n  export ${dataDirEnv.trim()}   # so that synod and npm run admin find this cluster`;
   const rows = info.services.map((s) =>
     `  ${s.id.padEnd(4)} ${s.role.padEnd(9)} pid ${String(s.pid).padEnd(8)} ${s.health}` +
     `${s.redis === null ? '' : `  ${s.redis}`}`);
@@ -314,11 +316,6 @@ From another terminal:${dataDirHint}
 Ctrl-C stops everything; from a script: kill -INT ${process.pid} (this runner, the "pid" in
 ${clusterFile}; not npm's pid, which does not pass SIGINT on).
 `);
-}
-
-/** `SYNOD_DATA_DIR=<base> ` when the data dir is not the default one, else nothing. */
-function dataDirEnv(base: string, root: string): string {
-  return base === join(root, '.synod') ? '' : `SYNOD_DATA_DIR=${base} `;
 }
 
 main().catch((e: unknown) => {
