@@ -102,7 +102,9 @@ describe('bad input on every subject while the cluster serves', () => {
     const reasons = new Set<string>();
     for (const id of targets) {
       const n = cluster.node(id);
-      expect(n.proc?.running()).toBe(true);
+      // Which one stopped, and what it said last (a failure in CI explains itself).
+      expect({ id, running: n.proc?.running(), ...(n.proc?.running() === true ? {}
+        : { last: n.proc?.output(30) }) }).toEqual({ id, running: true });
       expect((await cluster.health(id, '/healthz')).status).toBe(200);
       const st = JSON.parse((await cluster.health(id, '/status')).body) as {
         rejectedBy: Record<string, number>;
