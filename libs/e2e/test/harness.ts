@@ -208,8 +208,11 @@ export function tracingOptions(endpoint: string): Partial<LocalClusterOptions> {
   return {
     env: { SYNOD_LOG_LEVEL: 'info', ...otel },
     roleEnv: {
+      // No resend within a test (100 ticks: 2 s). On a loaded CI machine an accept resent
+      // after 200 ms reached an acceptor that had already voted: its second `accept` span has
+      // no Redis write (a retransmission is not written again), and the trace test failed.
       proposer: {
-        SYNOD_ELECTION_TICKS: '20', SYNOD_RETRY_TICKS: '10',
+        SYNOD_ELECTION_TICKS: '20', SYNOD_RETRY_TICKS: '100',
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       },
     },
