@@ -10,6 +10,7 @@ import {
   acceptorsConfig,
   commonConfig,
   CoreDriver,
+  LogLimiter,
   type Logger,
   parsers,
   runService,
@@ -116,10 +117,20 @@ function catchupServer(o: {
 function serveReads(o: {
   transport: Transport; cluster: string; id: string; store: RedisLearnerStore;
   index: LogIndex; delivered: () => number; log: Logger; rejected: Map<string, number>;
-}): void {
+}): { stop(): void } {
   const count = (code: string): void => {
     o.rejected.set(`read:${code}`, (o.rejected.get(`read:${code}`) ?? 0) + 1);
   };
+  // A flood of bad reads is counted in full but logged 20 lines per code per 10 s, then summed.
+  const logLimit = new LogLimiter({ burst: 20, windowMs: 10_000 });
+  const unlogged = setInterval(() => {
+    for (const s of logLimit.flush()) {
+      o.log.warn({ code: s.key, notLogged: s.suppressed, windowMs: s.windowMs },
+        `${s.suppressed} more rejected reads (${s.key}) in ${s.windowMs / 1000} s, not logged ` +
+        'one by one; each is counted in /status rejectedBy');
+    }
+  }, 1000);
+  unlogged.unref();
   /** Sends `data` to the asker; a failure (too large, connection closed) is counted, not thrown. */
   const respond = (m: TransportMessage, data: Uint8Array, headers?: Record<string, string>):
     boolean => {
@@ -128,13 +139,15 @@ function serveReads(o: {
       return true;
     } catch (e) {
       count('RESPOND_FAILED');
-      o.log.warn({ err: e, bytes: data.byteLength }, 'could not answer a read');
+      if (logLimit.admit('RESPOND_FAILED')) {
+        o.log.warn({ err: e, bytes: data.byteLength }, 'could not answer a read');
+      }
       return false;
     }
   };
   const fail = (m: TransportMessage, code: string, message: string): void => {
     count(code);
-    o.log.warn({ code, detail: message.slice(0, 200) }, 'rejected read');
+    if (logLimit.admit(code)) o.log.warn({ code, detail: message.slice(0, 200) }, 'rejected read');
     respond(m, enc.encode(JSON.stringify({ v: 1, error: { code, message } })),
       { [ERROR_HEADER]: code });
   };
@@ -142,7 +155,9 @@ function serveReads(o: {
     if (m.reply === undefined) {
       // Nobody to answer: not worth a read of the store.
       count('NO_REPLY');
-      o.log.warn({ subject: m.subject }, 'rejected read: no reply subject');
+      if (logLimit.admit('NO_REPLY')) {
+        o.log.warn({ subject: m.subject }, 'rejected read: no reply subject');
+      }
       return;
     }
     let req;
@@ -169,6 +184,7 @@ function serveReads(o: {
       o.log.error({ err: e }, 'answering a read failed');
     });
   }, { queue: `synod-${o.cluster}-learners` });
+  return { stop: () => clearInterval(unlogged) };
 }
 
 void runService({
@@ -237,7 +253,7 @@ void runService({
     sendChosen = (d) => driver.sendDirect({
       type: 'chosen', from: c.nodeId, to: d.to, ballot, slot: d.slot, value: d.value,
     });
-    serveReads({
+    const reads = serveReads({
       transport, cluster: c.cluster, id: c.nodeId, store, index, delivered: () => delivered, log,
       rejected,
     });
@@ -268,6 +284,7 @@ void runService({
       },
       async stop() {
         storage.stop();
+        reads.stop();
         clearInterval(storageTimer);
         statusSub.unsubscribe();
         await driver.stop();

@@ -121,8 +121,11 @@ describe('bad input on every subject while the cluster serves', () => {
       'decode:UNKNOWN_FIELD', 'subject:SENDER_MISMATCH']) {
       expect([...reasons]).toContain(r);
     }
-    expect(cluster.node('a1').proc?.output(2000))
-      .toMatch(/"reason":"decode:BAD_JSON".*rejected delivery/);
+    const a1Log = cluster.node('a1').proc?.output(2000) ?? '';
+    expect(a1Log).toMatch(/"reason":"decode:BAD_JSON".*rejected delivery/);
+    // Thousands refused, a few lines logged: 20 a reason per 10 s, the rest summed up later.
+    expect(a1Log.split('\n').filter((l) => l.includes('rejected delivery')).length)
+      .toBeLessThan(500);
     // No bad message moved a promise: it is the one from before, or (if the machine was so
     // loaded that a proposer re-ran an election meanwhile) a real proposer's newer ballot, never
     // the ballot the hostile messages carried.

@@ -25,6 +25,7 @@ import {
   type Role,
 } from '@synod/protocol';
 import type { Logger } from './logger.js';
+import { LogLimiter } from './log-limiter.js';
 import type {
   Headers,
   SubscribeOptions,
@@ -132,6 +133,14 @@ export interface DriverOptions<P> {
    * leader even while a paused or hung proposer still holds its place in the queue group.
    */
   readonly isLeader?: () => boolean;
+  /**
+   * Rejected deliveries logged one by one per reason within {@link rejectLogWindowMs}
+   * (default 20); the rest are counted in `rejected` as every one is, and summed up in one line
+   * when the window ends. Bounds the log of a node under a flood of bad messages.
+   */
+  readonly rejectLogBurst?: number;
+  /** The window of {@link rejectLogBurst}, in milliseconds (default 10,000). */
+  readonly rejectLogWindowMs?: number;
 }
 
 /** A subscription that can be dropped and taken again. */
@@ -170,6 +179,8 @@ export class CoreDriver<P> {
   /** When each sender's last answered catch-up arrived (`performance.now()`). */
   private readonly lastCatchup = new Map<string, number>();
   private lastRateLog = -Infinity;
+  /** Bounds the "rejected delivery" lines (see {@link DriverOptions.rejectLogBurst}). */
+  private readonly rejectLog: LogLimiter;
   private readonly o: DriverOptions<P>;
   private readonly subs: Subscription[] = [];
   private readonly replies = new Map<string, PendingReply>();
@@ -200,6 +211,9 @@ export class CoreDriver<P> {
 
   constructor(o: DriverOptions<P>) {
     this.o = o;
+    this.rejectLog = new LogLimiter({
+      burst: o.rejectLogBurst ?? 20, windowMs: o.rejectLogWindowMs ?? 10_000,
+    });
   }
 
   /** Delivered, sent and persisted counts since start. */
@@ -315,7 +329,17 @@ export class CoreDriver<P> {
     this.giveTime();
     this.o.core.tick();
     this.expireReplies();
+    this.reportUnlogged();
     this.pump();
+  }
+
+  /** One line for each reason whose rejections went over the burst in a window that ended. */
+  private reportUnlogged(): void {
+    for (const s of this.rejectLog.flush()) {
+      this.o.logger.warn({ reason: s.key, notLogged: s.suppressed, windowMs: s.windowMs },
+        `${s.suppressed} more rejected deliveries (${s.key}) in ${s.windowMs / 1000} s, ` +
+        'not logged one by one; each is counted in /status rejectedBy');
+    }
   }
 
   private onDelivery(t: TransportMessage): void {
@@ -438,6 +462,7 @@ export class CoreDriver<P> {
   private reject(reason: string, subject: string, detail: string): void {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
     this.o.hooks?.onRejected?.(reason, subject, detail);
+    if (!this.rejectLog.admit(reason)) return;
     this.o.logger.warn({ reason, subject, detail: detail.slice(0, 300) }, 'rejected delivery');
   }
 

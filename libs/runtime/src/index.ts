@@ -29,3 +29,4 @@ export { EXIT_CONFIG, type RunningService, runService, type ServiceDefinition } 
 export { acceptorsConfig, commonConfig } from './common-config.js';
 export { wireBudget, type WireBudget } from './wire-budget.js';
 export { type ServiceStatus, serveStatus, statusSubject } from './status.js';
+export { LogLimiter, type LogLimiterOptions, type Suppressed } from './log-limiter.js';

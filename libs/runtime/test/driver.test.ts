@@ -180,6 +180,36 @@ describe('CoreDriver', () => {
     await driver.stop();
   });
 
+  test('a flood of bad deliveries is counted in full but logged a burst at a time, with one ' +
+    'line for the rest when the window ends', async () => {
+    const bus = new LoopBus();
+    const lines: Array<{ fields: Record<string, unknown>; msg: string }> = [];
+    const record = (fields: unknown, msg?: string): void => {
+      lines.push({ fields: fields as Record<string, unknown>, msg: msg ?? '' });
+    };
+    const logger = { ...silentLogger, warn: record, child: () => logger };
+    const driver = new CoreDriver({
+      cluster: 'c', role: 'acceptor', id: 'a1', core: new AcceptorCore({ id: 'a1' }),
+      transport: bus, tickMs: 10, logger, persist: () => Promise.resolve(),
+      onFatal: () => undefined, rejectLogBurst: 5, rejectLogWindowMs: 100,
+    });
+    driver.start();
+    for (let i = 0; i < 200; i++) {
+      bus.deliver('synod.c.prepare.p1', new TextEncoder().encode('{not json'));
+    }
+    bus.deliver('synod.c.prepare.p2', encode(prepare));
+    expect(driver.rejected.get('decode:BAD_JSON')).toBe(200);
+    const oneByOne = (): typeof lines => lines.filter((l) => l.msg === 'rejected delivery');
+    expect(oneByOne().map((l) => l.fields['reason'])).toEqual([
+      ...Array.from({ length: 5 }, () => 'decode:BAD_JSON'), 'subject:SENDER_MISMATCH']);
+    await new Promise((r) => setTimeout(r, 250));
+    const summaries = lines.filter((l) => l.fields['notLogged'] !== undefined);
+    expect(summaries.map((l) => l.fields)).toEqual([
+      { reason: 'decode:BAD_JSON', notLogged: 195, windowMs: 100 }]);
+    expect(summaries[0]?.msg).toMatch(/^195 more rejected deliveries \(decode:BAD_JSON\) in 0\.1 s/);
+    await driver.stop();
+  });
+
   test('catch-ups from one sender faster than catchupIntervalMs are dropped and counted',
     async () => {
       const bus = new LoopBus();
