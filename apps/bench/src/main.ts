@@ -4,7 +4,9 @@ import { join, relative, resolve } from 'node:path';
 import { type BenchOptions, HELP, parseBenchArgs } from './args.js';
 import { formatProfile, profilesIn, summarizeProfile, type ProfileSummary } from './profile.js';
 import { sampleProc, type Watched } from './procstat.js';
-import { chartSvg, comparisonTable, cpuTable, resultsTable, rssTable } from './report.js';
+import {
+  chartSvg, comparisonTable, cpuTable, judgeTargets, resultsTable, rssTable, targetsTable,
+} from './report.js';
 import { type LevelResult, peakRss, runLevel } from './runner.js';
 import { startEtcd, startSubstrate, startSynod, type System } from './systems.js';
 
@@ -278,6 +280,7 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, node: process.version },
     options: { ...o, help: undefined },
     results, peakRss: peaks, rssSeries: rss,
+    targets: judgeTargets(results, peaks),
     profiles,
   };
   const jsonFile = join(outDir, `bench-${id}.json`);
@@ -301,6 +304,7 @@ async function main(): Promise<void> {
   print(rssTable(peaks));
   const cmp = comparisonTable(results);
   if (cmp !== null) print(`\n${cmp}`);
+  if (!o.smoke && !o.latency && !o.noFsync) print(`\n${targetsTable(report.targets)}`);
   for (const p of profiles) print(`\n${formatProfile(p)}`);
   if (o.latency) {
     const r = results[0];

@@ -81,6 +81,86 @@ export function comparisonTable(results: readonly LevelResult[]): string | null 
   return table(head, rows);
 }
 
+/** One of issue 5's targets, judged from one run. */
+export interface TargetVerdict {
+  readonly target: string;
+  readonly measured: string;
+  readonly verdict: 'met' | 'not met' | 'not measured';
+}
+
+/** Peak RSS of one process, as the bench reports it. */
+interface PeakLike {
+  readonly system: string;
+  readonly id: string;
+  readonly role: string;
+  readonly peakRssMiB: number;
+  readonly spanS: number;
+}
+
+/**
+ * The targets of issue 5 (docs/performance.md), each judged from this run alone: the ratio to
+ * etcd at 1 and 64 clients, Synod's share of the substrate at every concurrency it ran, and the
+ * peak RSS of every Synod service (the target is for a 10-minute run; a shorter run says so).
+ * A target the run has no figures for (no etcd, no 64-client level) is "not measured".
+ */
+export function judgeTargets(results: readonly LevelResult[], peaks: readonly PeakLike[]):
+  TargetVerdict[] {
+  const by = (sys: string, c: number): LevelResult | undefined =>
+    results.find((r) => r.system === sys && r.concurrency === c);
+  const out: TargetVerdict[] = [];
+  const s1 = by('synod', 1);
+  const e1 = by('etcd', 1);
+  out.push(s1 === undefined || e1 === undefined || e1.latency.p50Ms === 0
+    ? { target: '1 client: p50 <= 0.8x etcd', measured: 'needs --vs etcd and 1 client',
+      verdict: 'not measured' }
+    : verdict('1 client: p50 <= 0.8x etcd', s1.latency.p50Ms / e1.latency.p50Ms <= 0.8,
+      `${ms(s1.latency.p50Ms)} vs ${ms(e1.latency.p50Ms)} ms: ` +
+      `${fmt(s1.latency.p50Ms / e1.latency.p50Ms, 2)}x`));
+  const s64 = by('synod', 64);
+  const e64 = by('etcd', 64);
+  out.push(s64 === undefined || e64 === undefined || e64.valuesPerS === 0
+    ? { target: '64 clients: values/s >= 5x etcd', measured: 'needs --vs etcd and 64 clients',
+      verdict: 'not measured' }
+    : verdict('64 clients: values/s >= 5x etcd', s64.valuesPerS / e64.valuesPerS >= 5,
+      `${fmt(s64.valuesPerS)} vs ${fmt(e64.valuesPerS)}: ` +
+      `${fmt(s64.valuesPerS / e64.valuesPerS, 2)}x`));
+  const shares = results.filter((r) => r.system === 'synod').flatMap((r) => {
+    const p = by('substrate', r.concurrency);
+    return p === undefined || p.valuesPerS === 0 ? []
+      : [{ c: r.concurrency, share: r.valuesPerS / p.valuesPerS }];
+  });
+  out.push(shares.length === 0
+    ? { target: '>= 70% of the substrate, any concurrency', measured: 'needs --substrate',
+      verdict: 'not measured' }
+    : verdict('>= 70% of the substrate, any concurrency', shares.every((x) => x.share >= 0.7),
+      shares.map((x) => `${fmt(100 * x.share)}% at ${x.c}`).join(', ')));
+  const services = peaks.filter((p) => p.system === 'synod' &&
+    ['acceptor', 'proposer', 'learner'].includes(p.role));
+  if (services.length === 0) {
+    out.push({ target: 'peak RSS of each service < 200 MB', measured: 'no Synod services ran',
+      verdict: 'not measured' });
+  } else {
+    const top = services.reduce((a, b) => (b.peakRssMiB > a.peakRssMiB ? b : a));
+    const mb = (top.peakRssMiB * 1024 * 1024) / 1e6;
+    const span = Math.min(...services.map((p) => p.spanS));
+    const short = span < 600 ? ` (a ${fmt(span)} s run; the target is for 10 minutes: ` +
+      '--duration 600 --concurrency 64)' : '';
+    out.push(verdict('peak RSS of each service < 200 MB', mb < 200,
+      `highest ${fmt(mb)} MB (${top.id}, ${top.role})${short}`));
+  }
+  return out;
+}
+
+function verdict(target: string, met: boolean, measured: string): TargetVerdict {
+  return { target, measured, verdict: met ? 'met' : 'not met' };
+}
+
+/** {@link judgeTargets} as a printed table. */
+export function targetsTable(verdicts: readonly TargetVerdict[]): string {
+  return table(['target (issue 5)', 'verdict', 'measured in this run'],
+    verdicts.map((v) => [v.target, v.verdict, v.measured]));
+}
+
 function ratio(a: number | undefined, b: number | undefined): string {
   if (a === undefined || b === undefined || b === 0) return '-';
   return `${fmt(a / b, 2)}×`;

@@ -1,7 +1,9 @@
 import { parseBenchArgs } from '../src/args.js';
 import { Histogram } from '../src/histogram.js';
 import { machineBusyS, sampleProc } from '../src/procstat.js';
-import { chartSvg, comparisonTable, resultsTable } from '../src/report.js';
+import {
+  chartSvg, comparisonTable, judgeTargets, resultsTable, targetsTable,
+} from '../src/report.js';
 import type { LevelResult } from '../src/runner.js';
 
 describe('Histogram', () => {
@@ -112,6 +114,33 @@ describe('report', () => {
 
   it('no comparison without a second system', () => {
     expect(comparisonTable(results.filter((r) => r.system === 'synod'))).toBeNull();
+  });
+
+  it('judges the targets of issue 5 from the run, and says what a run did not measure', () => {
+    const peak = (id: string, role: string, mib: number, spanS = 13): {
+      system: string; id: string; role: string; peakRssMiB: number; spanS: number;
+    } => ({ system: 'synod', id, role, peakRssMiB: mib, spanS });
+    const withSub = [...results, level('substrate', 1, 1000, 0.8),
+      level('substrate', 64, 12000, 2)];
+    const v = judgeTargets(withSub, [peak('a1', 'acceptor', 150), peak('p1', 'proposer', 170),
+      peak('redis-a1', 'redis', 400)]);
+    expect(v.map((x) => [x.target, x.verdict, x.measured])).toEqual([
+      ['1 client: p50 <= 0.8x etcd', 'met', '1.00 vs 1.30 ms: 0.77x'],
+      ['64 clients: values/s >= 5x etcd', 'not met', '9,000 vs 3,000: 3.00x'],
+      ['>= 70% of the substrate, any concurrency', 'not met', '50% at 1, 75% at 64'],
+      // 170 MiB is 178 MB; Redis is not a Synod service; a short run says it is short.
+      ['peak RSS of each service < 200 MB', 'met',
+        'highest 178 MB (p1, proposer) (a 13 s run; the target is for 10 minutes: ' +
+        '--duration 600 --concurrency 64)'],
+    ]);
+    expect(judgeTargets(withSub, [peak('l1', 'learner', 200, 600)])[3]).toEqual({
+      target: 'peak RSS of each service < 200 MB', verdict: 'not met',
+      measured: 'highest 210 MB (l1, learner)' });
+    // Synod alone: nothing to compare with.
+    const alone = judgeTargets(results.filter((r) => r.system === 'synod'), []);
+    expect(alone.map((x) => x.verdict)).toEqual(Array(4).fill('not measured'));
+    expect(alone[0]?.measured).toBe('needs --vs etcd and 1 client');
+    expect(targetsTable(v).split('\n')[0]).toMatch(/^target \(issue 5\) +verdict +measured/);
   });
 
   it('draws one p50 and one p99 line per system', () => {
