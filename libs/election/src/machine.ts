@@ -1,8 +1,21 @@
-import { type Command, Deduplicator, PlantedBug, type Value } from '@synod/protocol';
+import {
+  type Command,
+  DEDUPE_MAX_CLIENTS,
+  DEDUPE_MAX_SEQS,
+  DEDUPE_WINDOW,
+  type DedupeSnapshot,
+  Deduplicator,
+  PlantedBug,
+  type Value,
+} from '@synod/protocol';
 import {
   type CampaignCommand,
   type ElectionCommand,
+  MALFORMED_REASONS,
   type MalformedReason,
+  MAX_TTL_MS,
+  MIN_TTL_MS,
+  NAME_PATTERN,
   parseElectionPayload,
   type RenewCommand,
   type ResignCommand,
@@ -81,6 +94,26 @@ export interface ElectionStats {
   readonly malformed: Record<string, number>;
 }
 
+/** Version of {@link ElectionSnapshot}. */
+export const ELECTION_SNAPSHOT_VERSION = 1;
+
+/**
+ * An {@link ElectionMachine}'s whole state between two slots, as plain data (JSON-safe):
+ * restored with {@link ElectionMachine.restore}, the machine applies the slots from `nextSlot`
+ * on exactly as the one that took it would (same outcomes, same events, same forgetting).
+ */
+export interface ElectionSnapshot {
+  readonly v: typeof ELECTION_SNAPSHOT_VERSION;
+  /** The next slot to apply: the snapshot holds the effect of every slot below it. */
+  readonly nextSlot: number;
+  readonly logTime: number;
+  /** Every lease held in the machine (live or not yet found expired), in its order. */
+  readonly leases: readonly Lease[];
+  readonly stats: ElectionStats;
+  /** The deduplicator's state: which `(clientId, seq)` were seen. */
+  readonly dedupe: DedupeSnapshot;
+}
+
 /** Settings of an {@link ElectionMachine}. */
 export interface ElectionConfig {
   /** Simulator only: a planted bug to switch on. */
@@ -113,7 +146,7 @@ export class ElectionMachine {
     slots: 0, commands: 0, foreign: 0, duplicates: 0, malformed: {},
   };
   private readonly leases = new Map<string, Lease>();
-  private readonly dedupe: Deduplicator;
+  private dedupe: Deduplicator;
   private readonly bug: PlantedBug | undefined;
   private next = 0;
   private time = 0;
@@ -124,6 +157,89 @@ export class ElectionMachine {
   constructor(config: ElectionConfig = {}) {
     this.dedupe = new Deduplicator(config.dedupeWindow);
     this.bug = config.plantedBug;
+  }
+
+  /** The machine's state between two slots (see {@link ElectionSnapshot}). */
+  snapshot(): ElectionSnapshot {
+    return {
+      v: ELECTION_SNAPSHOT_VERSION, nextSlot: this.next, logTime: this.time,
+      leases: [...this.leases.values()],
+      stats: { ...this.stats, malformed: { ...this.stats.malformed } },
+      dedupe: this.dedupe.snapshot(),
+    };
+  }
+
+  /**
+   * A machine in the state of `snap`, which may come from another process (a learner): every
+   * field is checked, and a snapshot that is malformed, inconsistent, or taken with other
+   * deduplicator settings than `config` gives (the defaults: every application of the log must
+   * forget alike) throws a RangeError naming the problem.
+   */
+  static restore(snap: ElectionSnapshot, config: ElectionConfig = {}): ElectionMachine {
+    const bad = (what: string): never => {
+      throw new RangeError(`election snapshot: ${what}`);
+    };
+    const whole = (x: unknown, what: string): number => (typeof x === 'number' &&
+      Number.isSafeInteger(x) && x >= 0 ? x : bad(`${what} must be a whole number >= 0`));
+    if (typeof snap !== 'object' || snap === null) return bad('not an object');
+    if (snap.v !== ELECTION_SNAPSHOT_VERSION) {
+      return bad(`version ${String(snap.v)}, this code reads ${ELECTION_SNAPSHOT_VERSION}`);
+    }
+    const m = new ElectionMachine(config);
+    m.next = whole(snap.nextSlot, 'nextSlot');
+    m.time = whole(snap.logTime, 'logTime');
+    const st = snap.stats as Partial<ElectionStats> | null;
+    if (typeof st !== 'object' || st === null) return bad('stats missing');
+    for (const k of ['slots', 'commands', 'foreign', 'duplicates'] as const) {
+      m.stats[k] = whole(st[k], `stats.${k}`);
+    }
+    if (typeof st.malformed !== 'object' || st.malformed === null) {
+      return bad('stats.malformed missing');
+    }
+    for (const [k, n] of Object.entries(st.malformed)) {
+      if (!(MALFORMED_REASONS as readonly string[]).includes(k)) {
+        bad(`stats.malformed has an unknown reason ${JSON.stringify(k).slice(0, 40)}`);
+      }
+      m.stats.malformed[k] = whole(n, `stats.malformed.${k}`);
+    }
+    if (!Array.isArray(snap.leases)) return bad('leases must be a list');
+    snap.leases.forEach((l: Partial<Lease>, i) => {
+      const at = `leases[${i}]`;
+      if (typeof l !== 'object' || l === null) bad(`${at} is not an object`);
+      for (const k of ['group', 'holder'] as const) {
+        if (typeof l[k] !== 'string' || !NAME_PATTERN.test(l[k])) bad(`${at}.${k} is not a name`);
+      }
+      if (typeof l.owner !== 'string' || l.owner === '' || l.owner.length > 256) {
+        bad(`${at}.owner is not a client id`);
+      }
+      const token = whole(l.token, `${at}.token`);
+      const grantedAt = whole(l.grantedAt, `${at}.grantedAt`);
+      const renewedAt = whole(l.renewedAt, `${at}.renewedAt`);
+      const ttlMs = whole(l.ttlMs, `${at}.ttlMs`);
+      if (ttlMs < MIN_TTL_MS || ttlMs > MAX_TTL_MS) bad(`${at}.ttlMs out of range`);
+      if (token >= m.next || grantedAt > renewedAt || renewedAt > m.time ||
+        l.expiresAt !== renewedAt + ttlMs) {
+        bad(`${at} is inconsistent (token below nextSlot, granted <= renewed <= logTime, ` +
+          'expiresAt = renewedAt + ttlMs)');
+      }
+      const group = l.group as string;
+      if (m.leases.has(group)) bad(`${at}: group ${group} listed twice`);
+      m.leases.set(group, {
+        group, holder: l.holder as string, owner: l.owner as string, token, grantedAt,
+        renewedAt, expiresAt: renewedAt + ttlMs, ttlMs,
+      });
+    });
+    const d = snap.dedupe as DedupeSnapshot | null;
+    if (typeof d !== 'object' || d === null) return bad('dedupe missing');
+    const want = { window: config.dedupeWindow ?? DEDUPE_WINDOW, maxClients: DEDUPE_MAX_CLIENTS,
+      maxSeqs: Math.max(DEDUPE_MAX_SEQS, (config.dedupeWindow ?? DEDUPE_WINDOW) + 1) };
+    if (d.window !== want.window || d.maxClients !== want.maxClients ||
+      d.maxSeqs !== want.maxSeqs) {
+      bad(`taken with deduplicator settings ${JSON.stringify([d.window, d.maxClients,
+        d.maxSeqs])}, this machine uses ${JSON.stringify(Object.values(want))}`);
+    }
+    m.dedupe = Deduplicator.restore(d);
+    return m;
   }
 
   /** The next slot to apply: every slot below it has been applied. */

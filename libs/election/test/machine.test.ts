@@ -8,7 +8,9 @@ import {
   type Applied,
   type ElectionCommand,
   type ElectionEvent,
+  ELECTION_PREFIX,
   ElectionMachine,
+  type ElectionSnapshot,
   encodeElectionCommand,
   FencingGuard,
 } from '../src/index.js';
@@ -265,4 +267,67 @@ describe('ElectionMachine: properties over random logs', () => {
       expect(found.failed).toBe(true);
     }
   });
+});
+
+describe('ElectionMachine snapshots', () => {
+  /** The log with a malformed election payload added to every fifth slot with commands. */
+  const withMalformed = (log: Value[]): Value[] => log.map((v, i) => (v.kind === 'cmds' &&
+    i % 5 === 0 ? { ...v, cmds: [...v.cmds, { clientId: 'm', seq: 1000 + i,
+      payload: `${ELECTION_PREFIX}{not json` }] } : v));
+
+  test('restored from a snapshot (through JSON) at any slot, a machine applies the rest of ' +
+    'any log exactly as the original does', () => {
+    fc.assert(fc.property(logArb, fc.nat(), (raw, cut0) => {
+      const log = withMalformed(buildLog(raw));
+      const cut = cut0 % (log.length + 1);
+      const whole = new ElectionMachine();
+      for (let s = 0; s < cut; s++) whole.apply(s, log[s] as Value);
+      const snap = JSON.parse(JSON.stringify(whole.snapshot())) as ElectionSnapshot;
+      const restored = ElectionMachine.restore(snap);
+      expect(restored.snapshot()).toEqual(whole.snapshot());
+      for (let s = cut; s < log.length; s++) {
+        expect(restored.apply(s, log[s] as Value)).toEqual(whole.apply(s, log[s] as Value));
+      }
+      expect(restored.snapshot()).toEqual(whole.snapshot());
+      expect(restored.allLeases()).toEqual(whole.allLeases());
+    }), { numRuns: 2000, seed: 7 });
+  });
+
+  test('a malformed, inconsistent or foreign-settings snapshot is refused, naming the problem',
+    () => {
+      const m = new ElectionMachine();
+      run(m, at(100, campaign('a')), at(300, renew('a', 0), cmd('b', { op: 'campaign',
+        group: 'h', candidate: 'b', ttlMs: 50 })), at(301, { clientId: 'x', seq: 1,
+        payload: `${ELECTION_PREFIX}{` }));
+      const good = m.snapshot();
+      expect(good).toMatchObject({ v: 1, nextSlot: 3, logTime: 301,
+        stats: { slots: 3, commands: 3, malformed: { json: 1 } } });
+      expect(ElectionMachine.restore(good).lease('g')?.holder).toBe('a');
+      const bad = (patch: Record<string, unknown>): () => ElectionMachine =>
+        () => ElectionMachine.restore({ ...good, ...patch } as unknown as ElectionSnapshot);
+      const lease = good.leases[0] as unknown as Record<string, unknown>;
+      const leaseWith = (p: Record<string, unknown>): Record<string, unknown> =>
+        ({ leases: [{ ...lease, ...p }] });
+      expect(() => ElectionMachine.restore(null as unknown as ElectionSnapshot))
+        .toThrow(/not an object/);
+      expect(bad({ v: 2 })).toThrow(/version 2/);
+      expect(bad({ nextSlot: -1 })).toThrow(/nextSlot/);
+      expect(bad({ logTime: 'x' })).toThrow(/logTime/);
+      expect(bad({ stats: null })).toThrow(/stats missing/);
+      expect(bad({ stats: { ...good.stats, slots: 1.5 } })).toThrow(/stats.slots/);
+      expect(bad({ stats: { ...good.stats, malformed: { nope: 1 } } })).toThrow(/unknown reason/);
+      expect(bad({ leases: {} })).toThrow(/leases must be a list/);
+      expect(bad(leaseWith({ group: 'bad group' }))).toThrow(/group is not a name/);
+      expect(bad(leaseWith({ owner: '' }))).toThrow(/owner/);
+      expect(bad(leaseWith({ ttlMs: 5 }))).toThrow(/ttlMs out of range/);
+      expect(bad(leaseWith({ token: 3 }))).toThrow(/inconsistent/);
+      expect(bad(leaseWith({ expiresAt: 1 }))).toThrow(/inconsistent/);
+      expect(bad(leaseWith({ renewedAt: 400 }))).toThrow(/inconsistent/);
+      expect(bad({ leases: [lease, lease] })).toThrow(/listed twice/);
+      expect(bad({ dedupe: null })).toThrow(/dedupe missing/);
+      expect(bad({ dedupe: { ...good.dedupe, maxClients: 5 } })).toThrow(/deduplicator settings/);
+      expect(() => ElectionMachine.restore(good, { dedupeWindow: 16 }))
+        .toThrow(/deduplicator settings/);
+      expect(bad({ dedupe: { ...good.dedupe, clients: [['a', -1]] } })).toThrow(/floor/);
+    });
 });

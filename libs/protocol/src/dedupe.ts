@@ -73,6 +73,75 @@ export class Deduplicator {
     return fresh;
   }
 
+  /**
+   * Everything the deduplicator holds, as plain data: restored with {@link restore}, it admits
+   * and forgets exactly as this one would. Clients are listed least recently seen first, each
+   * as `[clientId, floor, ...seqs above the floor]`.
+   */
+  snapshot(): DedupeSnapshot {
+    const clients: Array<[string, number, ...number[]]> = [];
+    for (const [id, s] of this.clients) {
+      clients.push(s.above === null ? [id, s.floor]
+        : [id, s.floor, ...[...s.above].sort((a, b) => a - b)]);
+    }
+    return {
+      window: this.window, maxClients: this.maxClients, maxSeqs: this.maxSeqs,
+      forgotten: this.forgotten, clients,
+    };
+  }
+
+  /**
+   * A deduplicator in the state of `snap` (from {@link snapshot}). `snap` may come from
+   * another process: anything malformed or inconsistent (a seq at or below its floor, a client
+   * twice, more held than the bounds allow) throws a RangeError naming it, and nothing is built.
+   */
+  static restore(snap: DedupeSnapshot): Deduplicator {
+    const whole = (x: unknown, what: string, min = 0): number => {
+      if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min) {
+        throw new RangeError(`dedupe snapshot: ${what} must be a whole number >= ${min}`);
+      }
+      return x;
+    };
+    const window = whole(snap.window, 'window', 1);
+    const maxClients = whole(snap.maxClients, 'maxClients', 1);
+    const maxSeqs = whole(snap.maxSeqs, 'maxSeqs', window + 1);
+    const d = new Deduplicator(window, { maxClients, maxSeqs });
+    d.forgotten = whole(snap.forgotten, 'forgotten');
+    if (!Array.isArray(snap.clients) || snap.clients.length > maxClients) {
+      throw new RangeError(`dedupe snapshot: clients must be a list of at most ${maxClients}`);
+    }
+    for (const [i, c] of snap.clients.entries()) {
+      if (!Array.isArray(c) || c.length < 2 || typeof c[0] !== 'string' || c[0] === '') {
+        throw new RangeError(`dedupe snapshot: clients[${i}] must be [clientId, floor, ...seqs]`);
+      }
+      const [id, floorRaw, ...aboveRaw] = c;
+      if (d.clients.has(id)) throw new RangeError(`dedupe snapshot: client ${id} listed twice`);
+      const floor = whole(floorRaw, `clients[${i}] floor`);
+      let prev = floor + 1;
+      for (const q of aboveRaw) {
+        // Strictly increasing, and never floor + 1 (the floor would have moved over it).
+        if (whole(q, `clients[${i}] seq`) <= prev) {
+          throw new RangeError(`dedupe snapshot: clients[${i}] seqs must be increasing and ` +
+            'above floor + 1');
+        }
+        prev = q;
+      }
+      if (aboveRaw.length > window) {
+        throw new RangeError(`dedupe snapshot: clients[${i}] holds more than ${window} seqs`);
+      }
+      const above = aboveRaw.length === 0 ? null : new Set(aboveRaw as number[]);
+      d.clients.set(id, { floor, above });
+      if (above !== null) {
+        d.gapped.add(id);
+        d.seqs += above.size;
+      }
+    }
+    if (d.seqs > maxSeqs) {
+      throw new RangeError(`dedupe snapshot: ${d.seqs} seqs held, more than maxSeqs ${maxSeqs}`);
+    }
+    return d;
+  }
+
   /** Number of clients tracked. */
   get size(): number {
     return this.clients.size;
@@ -130,6 +199,16 @@ export class Deduplicator {
     this.seqs -= s.above?.size ?? 0;
     this.forgotten++;
   }
+}
+
+/** A {@link Deduplicator}'s state as plain data (JSON-safe). */
+export interface DedupeSnapshot {
+  readonly window: number;
+  readonly maxClients: number;
+  readonly maxSeqs: number;
+  readonly forgotten: number;
+  /** Least recently seen first: `[clientId, floor, ...seqs above the floor, ascending]`. */
+  readonly clients: ReadonlyArray<readonly [string, number, ...number[]]>;
 }
 
 /**

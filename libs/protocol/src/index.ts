@@ -68,4 +68,6 @@ export {
 } from './acceptor.js';
 export { ProposerCore, type ProposerConfig, type ProposerRole } from './proposer.js';
 export { LearnerCore, type LearnerConfig, type LearnerDurableState } from './learner.js';
-export { DEDUPE_MAX_CLIENTS, DEDUPE_MAX_SEQS, DEDUPE_WINDOW, Deduplicator } from './dedupe.js';
+export {
+  DEDUPE_MAX_CLIENTS, DEDUPE_MAX_SEQS, DEDUPE_WINDOW, type DedupeSnapshot, Deduplicator,
+} from './dedupe.js';

@@ -1,4 +1,5 @@
-import { DEDUPE_MAX_CLIENTS, Deduplicator } from '../src/index.js';
+import * as fc from 'fast-check';
+import { DEDUPE_MAX_CLIENTS, type DedupeSnapshot, Deduplicator } from '../src/index.js';
 
 type Cmd = { clientId: string; seq: number };
 const cmd = (clientId: string, seq: number): Cmd => ({ clientId, seq });
@@ -81,5 +82,58 @@ describe('Deduplicator', () => {
     const first = dups(log, { maxClients: 150, maxSeqs: 2000 }, 50);
     expect(first.length).toBeGreaterThan(0);
     expect(dups(log, { maxClients: 150, maxSeqs: 2000 }, 50)).toEqual(first);
+  });
+});
+
+describe('Deduplicator snapshots', () => {
+  // Commands of a few clients, seqs mostly in order with repeats and gaps, so that floors move,
+  // seqs pile up above them, and the small bounds below forget clients of both kinds.
+  const arbLog = fc.array(fc.record({
+    clientId: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'),
+    seq: fc.integer({ min: 1, max: 24 }),
+  }), { maxLength: 200 });
+
+  test('restored from a snapshot (through JSON), a deduplicator admits and forgets exactly ' +
+    'as the original does, from any point of any log', () => {
+    fc.assert(fc.property(arbLog, fc.nat(), fc.integer({ min: 1, max: 6 }),
+      fc.integer({ min: 2, max: 9 }), (log, cut0, maxClients, window) => {
+        const bounds = { maxClients, maxSeqs: window + 3 };
+        const cut = cut0 % (log.length + 1);
+        const whole = new Deduplicator(window, bounds);
+        const head = log.slice(0, cut).map((c) => whole.admit(c));
+        const snap = JSON.parse(JSON.stringify(whole.snapshot())) as DedupeSnapshot;
+        const restored = Deduplicator.restore(snap);
+        expect(restored.snapshot()).toEqual(whole.snapshot());
+        expect(restored.stats).toEqual(whole.stats);
+        const tail = log.slice(cut);
+        expect(tail.map((c) => restored.admit(c))).toEqual(tail.map((c) => whole.admit(c)));
+        expect(restored.snapshot()).toEqual(whole.snapshot());
+        expect(head.length).toBe(cut);
+      }), { numRuns: 2000, seed: 2026 });
+  });
+
+  test('a malformed or inconsistent snapshot is refused, naming what is wrong', () => {
+    const good = (): DedupeSnapshot => {
+      const d = new Deduplicator(4, { maxClients: 3, maxSeqs: 6 });
+      for (const c of [cmd('a', 1), cmd('a', 3), cmd('b', 1)]) d.admit(c);
+      return d.snapshot();
+    };
+    expect(good().clients).toEqual([['a', 1, 3], ['b', 1]]);
+    const bad = (patch: Partial<Record<keyof DedupeSnapshot, unknown>>): () => Deduplicator =>
+      () => Deduplicator.restore({ ...good(), ...patch } as DedupeSnapshot);
+    expect(bad({ window: 0 })).toThrow(/window/);
+    expect(bad({ maxClients: 1.5 })).toThrow(/maxClients/);
+    expect(bad({ maxSeqs: 2 })).toThrow(/maxSeqs/);
+    expect(bad({ forgotten: -1 })).toThrow(/forgotten/);
+    expect(bad({ clients: 'x' })).toThrow(/clients must be a list/);
+    expect(bad({ clients: [['a', 1], ['b', 1], ['c', 1], ['d', 1]] })).toThrow(/at most 3/);
+    expect(bad({ clients: [['a', 1], ['a', 2]] })).toThrow(/listed twice/);
+    expect(bad({ clients: [[7, 1]] })).toThrow(/clients\[0\] must be/);
+    expect(bad({ clients: [['a']] })).toThrow(/clients\[0\] must be/);
+    expect(bad({ clients: [['a', -1]] })).toThrow(/floor/);
+    expect(bad({ clients: [['a', 1, 2]] })).toThrow(/above floor \+ 1/);
+    expect(bad({ clients: [['a', 1, 5, 4]] })).toThrow(/increasing/);
+    expect(bad({ clients: [['a', 1, 3, 4, 5, 6, 7]] })).toThrow(/more than 4 seqs/);
+    expect(bad({ clients: [['a', 0, 2, 3, 4, 5], ['b', 0, 2, 3, 4]] })).toThrow(/maxSeqs 6/);
   });
 });
