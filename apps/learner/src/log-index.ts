@@ -1,5 +1,5 @@
 import type { LogEntry } from '@synod/codec';
-import { ElectionMachine, type Lease } from '@synod/election';
+import { ElectionMachine, type ElectionSnapshot, type Lease } from '@synod/election';
 import { type Decision, Deduplicator } from '@synod/protocol';
 
 /** Most leases listed in a learner's status. */
@@ -44,6 +44,15 @@ export class LogIndex {
   /** What the deduplicator holds, for the status document. */
   dedupeStatus(): { clients: number; seqs: number; forgotten: number } {
     return this.dedupe.stats;
+  }
+
+  /**
+   * The election machine's state after every delivered slot (what a new client's election
+   * view starts from), or why there is none: the state stopped following the log at a gap.
+   */
+  electionSnapshot(): { snapshot: ElectionSnapshot } | { unavailable: string } {
+    if (this.electionStopped !== null) return { unavailable: this.electionStopped };
+    return { snapshot: this.election.snapshot() };
   }
 
   /** The election state for the status document. */

@@ -1,6 +1,8 @@
 import {
+  decodeElectionSnapshotRequest,
   decodeReadRequest,
   DecodeError,
+  electionSnapshotSubject,
   ERROR_HEADER,
   logSubject,
   readSubject,
@@ -22,7 +24,8 @@ import { RedisLearnerStore } from '@synod/store-redis';
 import { startTelemetry, traceLogFields } from '@synod/telemetry';
 import { connectService } from '@synod/transport-nats';
 import { LogIndex } from './log-index.js';
-import { encodeLogEvents, encodeReadReply } from './paging.js';
+import { encodeLogEvents, encodeReadReply, MAX_ANSWER_BYTES } from './paging.js';
+import { answerElectionSnapshot } from './snapshot.js';
 import { StorageWatch } from './storage-watch.js';
 
 const config = {
@@ -183,6 +186,25 @@ function serveReads(o: {
       count('FAILED');
       o.log.error({ err: e }, 'answering a read failed');
     });
+  }, { queue: `synod-${o.cluster}-learners` });
+  // Election snapshots: the state of the election machine after every delivered slot, so that
+  // a new client's view need not replay the log from slot 0. One reply of at most
+  // MAX_ANSWER_BYTES; past that (tens of thousands of clients in the deduplicator) the client
+  // is told TOO_LARGE and replays.
+  o.transport.subscribe(electionSnapshotSubject(o.cluster), (m) => {
+    if (m.reply === undefined) {
+      count('NO_REPLY');
+      return;
+    }
+    try {
+      decodeElectionSnapshotRequest(m.data);
+    } catch (e) {
+      if (e instanceof DecodeError) return fail(m, 'BAD_REQUEST', e.message);
+      throw e;
+    }
+    const a = answerElectionSnapshot(o.id, o.index.electionSnapshot(), MAX_ANSWER_BYTES);
+    if ('code' in a) return fail(m, a.code, a.message);
+    respond(m, a.data);
   }, { queue: `synod-${o.cluster}-learners` });
   return { stop: () => clearInterval(unlogged) };
 }

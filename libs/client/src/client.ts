@@ -18,13 +18,14 @@ import {
   observeGroup,
   type ObserveOptions,
 } from './election.js';
-import { ElectionView } from './election-view.js';
+import { ElectionView, type ViewStart } from './election-view.js';
 import { type CommandId, SynodAbortedError, SynodConnectError } from './errors.js';
 import { batcherFor, type ProposeBatcher } from './batcher.js';
 import { proposeCommand, type ProposeContext, type Proposed, singleAttempt } from './propose.js';
 import { readEntries } from './read.js';
 import { type ClusterStatus, gatherStatus } from './status.js';
 import { SeqWindow } from './seq-window.js';
+import { fetchElectionSnapshot } from './snapshot.js';
 import { anySignal, checkMs, checkSeq, checkUint } from './time.js';
 import { LogWatcher, type WatchOptions } from './watch.js';
 
@@ -105,6 +106,12 @@ export interface StatusOptions {
 
 /** The longest client id: it is a subject token (responses are addressed to it). */
 const MAX_CLIENT_ID = resolveLimits().maxNodeIdLength;
+
+/**
+ * Most time an election view waits for a learner's snapshot before it replays the log from
+ * slot 0 instead (a snapshot of a large deduplicator takes a learner some tens of ms).
+ */
+const SNAPSHOT_TIMEOUT_MS = 2000;
 
 /** A fresh random client id: `c-` and 12 hex digits. */
 export function randomClientId(): string {
@@ -364,10 +371,26 @@ export class SynodClient {
     return observeGroup(this.electionHost(), group, opts);
   }
 
+  /**
+   * This client's election view, for diagnostics: where it started (a learner's snapshot at a
+   * slot, or a replay from slot 0 and why), the next slot it will apply, how many slots it
+   * applied from the log, and whether it has caught up. Null before the first `elect` or
+   * `observe`.
+   */
+  electionViewStatus(): { started: ViewStart | null; nextSlot: number; applied: number;
+    caughtUp: boolean } | null {
+    const v = this.elections;
+    if (v === null) return null;
+    return { started: v.started, nextSlot: v.machine.nextSlot, applied: v.applied,
+      caughtUp: v.isCaughtUp };
+  }
+
   private electionHost(): ElectionHost {
     this.elections ??= new ElectionView({
       clientId: this.electionClientId,
       watch: (from, o) => this.watch(from, o),
+      electionSnapshot: (signal) => fetchElectionSnapshot(this.context(),
+        Math.min(this.timeoutMs, SNAPSHOT_TIMEOUT_MS), anySignal([signal, this.closing.signal])),
     });
     const view = this.elections;
     return {

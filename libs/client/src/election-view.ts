@@ -7,8 +7,12 @@ import {
 } from '@synod/election';
 import { commandKey } from '@synod/protocol';
 import { SynodAbortedError, SynodError, SynodProtocolError } from './errors.js';
+import type { SnapshotResult } from './snapshot.js';
 
-/** What the view needs from the client: a watch of the decided log from slot 0. */
+/**
+ * What the view needs from the client: a watch of the decided log, and (optionally) a
+ * learner's election snapshot to start from instead of slot 0.
+ */
 export interface ViewSource {
   readonly clientId: string;
   watch(fromSlot: number, opts: {
@@ -16,7 +20,13 @@ export interface ViewSource {
     onCaughtUp: (cursor: number) => void;
     onError: (e: SynodError) => boolean;
   }): AsyncIterable<LogEntry>;
+  electionSnapshot?(signal: AbortSignal): Promise<SnapshotResult>;
 }
+
+/** Where a view started: a learner's snapshot, or slot 0 (and why not a snapshot). */
+export type ViewStart =
+  | { readonly from: 'snapshot'; readonly slot: number; readonly learner: string }
+  | { readonly from: 'replay'; readonly reason: string };
 
 interface SlotWaiter {
   readonly slot: number;
@@ -24,14 +34,20 @@ interface SlotWaiter {
 }
 
 /**
- * A client's replica of the election state machine: it watches the decided log from slot 0
- * and applies every slot in order, exactly as learners' applications do, so it knows who holds
- * each group at the log's current point and what each of this client's election commands did.
- * One view per client, shared by its `elect` and `observe` calls; it runs while someone uses
- * it, and a view stopped and started again resumes where it was.
+ * A client's replica of the election state machine: it applies every slot of the decided log
+ * in order, exactly as learners' applications do, so it knows who holds each group at the
+ * log's current point and what each of this client's election commands did. It starts from a
+ * learner's election snapshot when one is to be had (the state after every slot the learner
+ * delivered, checked field by field as it is restored), else from slot 0, and watches the log
+ * from there. One view per client, shared by its `elect` and `observe` calls; it runs while
+ * someone uses it, and a view stopped and started again resumes where it was.
  */
 export class ElectionView {
-  readonly machine = new ElectionMachine();
+  private m = new ElectionMachine();
+  /** Where this view started; null until it has. */
+  started: ViewStart | null = null;
+  /** Slots applied from the log (not counting those a snapshot stood for). */
+  applied = 0;
   private readonly results = new Map<string, ElectionOutcome>();
   private readonly listeners = new Set<(a: Applied) => void>();
   private waiters: SlotWaiter[] = [];
@@ -43,6 +59,11 @@ export class ElectionView {
   lastError: SynodError | null = null;
 
   constructor(private readonly source: ViewSource) {}
+
+  /** The replica of the election machine (replaced once, by a snapshot, before any slot). */
+  get machine(): ElectionMachine {
+    return this.m;
+  }
 
   /** True once the view has applied every slot a learner had when it started. */
   get isCaughtUp(): boolean {
@@ -136,18 +157,33 @@ export class ElectionView {
   private run(): void {
     const stopper = new AbortController();
     this.stopper = stopper;
-    // A view stopped and started again goes on from where it was: the machine keeps its state.
-    const entries = this.source.watch(this.machine.nextSlot, {
-      signal: stopper.signal,
-      onCaughtUp: () => this.markCaughtUp(),
-      // Learners restart and networks fail: the view keeps following the log regardless, and
-      // whoever waits on it has a deadline of its own.
-      onError: (e) => {
-        this.lastError = e;
-        return true;
-      },
-    });
     void (async () => {
+      if (this.m.nextSlot === 0 && this.source.electionSnapshot !== undefined) {
+        // Nothing applied yet: start from a learner's state rather than replay the whole log.
+        const r = await this.source.electionSnapshot(stopper.signal);
+        if (stopper.signal.aborted) return;
+        if ('machine' in r && this.m.nextSlot === 0) {
+          this.m = r.machine;
+          this.started = { from: 'snapshot', slot: r.machine.nextSlot, learner: r.learner };
+        } else {
+          this.started = { from: 'replay', reason: 'failed' in r ? r.failed : 'already started' };
+        }
+      } else {
+        this.started ??= { from: 'replay', reason: this.source.electionSnapshot === undefined
+          ? 'no snapshot source' : 'resumed' };
+      }
+      // A view stopped and started again goes on from where it was: the machine keeps its
+      // state.
+      const entries = this.source.watch(this.m.nextSlot, {
+        signal: stopper.signal,
+        onCaughtUp: () => this.markCaughtUp(),
+        // Learners restart and networks fail: the view keeps following the log regardless,
+        // and whoever waits on it has a deadline of its own.
+        onError: (e) => {
+          this.lastError = e;
+          return true;
+        },
+      });
       try {
         for await (const e of entries) {
           // Entries buffered before a stop are not applied: a restarted view reads on from
@@ -162,12 +198,13 @@ export class ElectionView {
   }
 
   private apply(e: LogEntry): void {
-    const a = this.machine.apply(e.slot, e.value);
+    const a = this.m.apply(e.slot, e.value);
+    this.applied++;
     for (const r of a.results) {
       if (r.clientId === this.source.clientId) this.results.set(commandKey(r), r.outcome);
     }
     for (const f of [...this.listeners]) f(a);
-    const next = this.machine.nextSlot;
+    const next = this.m.nextSlot;
     const due = this.waiters.filter((w) => w.slot < next);
     if (due.length > 0) {
       this.waiters = this.waiters.filter((w) => w.slot >= next);

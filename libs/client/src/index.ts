@@ -22,6 +22,7 @@ export {
   summarizeStatus,
 } from './status.js';
 export { type WatchOptions } from './watch.js';
+export { type ViewStart } from './election-view.js';
 export {
   DEFAULT_TTL_MS,
   type ElectOptions,

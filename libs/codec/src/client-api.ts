@@ -53,6 +53,24 @@ export function logSubject(cluster: string, learner: string): string {
   return `synod.${cluster}.log.${learner}`;
 }
 
+/**
+ * Subject of election snapshot requests (learners answer in a queue group): a new client's
+ * election view starts from a learner's state instead of replaying the log from slot 0.
+ */
+export function electionSnapshotSubject(cluster: string): string {
+  return `synod.${cluster}.snapshot.election`;
+}
+
+/**
+ * A learner's answer to an election snapshot request: the election machine's state after
+ * every slot below `snapshot.nextSlot`, as `ElectionMachine.snapshot()` of `@synod/election`
+ * gives it. The codec checks the envelope; `ElectionMachine.restore` checks the state itself.
+ */
+export interface ElectionSnapshotReply {
+  readonly learner: string;
+  readonly snapshot: { readonly [k: string]: unknown };
+}
+
 /** Subscription pattern for every learner's deliveries. */
 export function logPattern(cluster: string): string {
   return `synod.${cluster}.log.*`;
@@ -112,7 +130,8 @@ export function leaderProposeSubject(cluster: string): string {
 
 /** Encodes a client API document with its version field. */
 export function encodeApi(
-  doc: ReadRequest | ReadReply | LogEvent | ProposeBatch | ProposeBatchReply,
+  doc: ReadRequest | ReadReply | LogEvent | ProposeBatch | ProposeBatchReply |
+    ElectionSnapshotReply | Record<string, never>,
 ): Uint8Array {
   return enc.encode(JSON.stringify({ v: CLIENT_API_VERSION, ...doc }));
 }
@@ -144,6 +163,29 @@ export function decodeReadRequest(bytes: Uint8Array, limits?: Partial<Limits>): 
     F.fail(DecodeReason.Limit, 'limit', `must be 1..${MAX_READ_ENTRIES}`);
   }
   return { fromSlot: F.readUint(F.own(o, 'fromSlot'), '', 'fromSlot'), limit };
+}
+
+/** Decodes an election snapshot request (`{"v":1}`, nothing else), or throws DecodeError. */
+export function decodeElectionSnapshotRequest(bytes: Uint8Array,
+  limits?: Partial<Limits>): Record<string, never> {
+  const o = parse(bytes, resolveLimits(limits));
+  F.checkKeys(o, [], [], '', 'v');
+  return {};
+}
+
+/**
+ * Decodes an election snapshot reply, or throws {@link DecodeError}: the learner's id and the
+ * snapshot as an object (its fields are checked when it is restored).
+ */
+export function decodeElectionSnapshotReply(bytes: Uint8Array,
+  limits?: Partial<Limits>): ElectionSnapshotReply {
+  const lim = resolveLimits(limits);
+  const o = parse(bytes, lim);
+  F.checkKeys(o, ['learner', 'snapshot'], [], '', 'v');
+  return {
+    learner: F.readNodeId(F.own(o, 'learner'), '', 'learner', lim),
+    snapshot: F.readObj(F.own(o, 'snapshot'), 'snapshot'),
+  };
 }
 
 function readEntries(x: unknown, lim: Limits): LogEntry[] {

@@ -54,11 +54,15 @@ export {
 } from './subjects.js';
 export {
   CLIENT_API_VERSION,
+  decodeElectionSnapshotReply,
+  decodeElectionSnapshotRequest,
   decodeLogEvent,
   decodeProposeBatch,
   decodeProposeBatchReply,
   decodeReadReply,
   decodeReadRequest,
+  electionSnapshotSubject,
+  type ElectionSnapshotReply,
   encodeApi,
   ERROR_HEADER,
   isTraceparent,

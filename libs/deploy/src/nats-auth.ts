@@ -1,4 +1,5 @@
 import {
+  electionSnapshotSubject,
   isValidToken,
   leaderProposeSubject,
   logPattern,
@@ -114,7 +115,8 @@ export function natsPrincipals(pools: NodePools): NatsPrincipal[] {
  *   `subscriptionsFor`; without, the same with `*` in the sender (publish) or target
  *   (subscribe) token.
  * - Client API: learners publish deliveries on `synod.<c>.log.<learner>` and answer reads on
- *   `synod.<c>.read`; clients publish reads and may watch every learner's log; clients publish
+ *   `synod.<c>.read` and election snapshot requests on `synod.<c>.snapshot.election`; clients
+ *   publish reads and snapshot requests and may watch every learner's log; clients publish
  *   propose batches on `synod.<c>.propose` (queue group) and, when retrying after a
  *   timeout, on `synod.<c>.propose.leader` (only the leader answers); proposers answer.
  * - Status: every service answers on `synod.<c>.status`; clients ask there.
@@ -139,10 +141,10 @@ export function natsPermissions(cluster: string, role: Role, id: string | null):
         [...subscribe, proposeSubject(cluster), leaderProposeSubject(cluster), status], true);
     case 'learner':
       return make([...publish, id === null ? logPattern(cluster) : logSubject(cluster, id)],
-        [...subscribe, readSubject(cluster), status], true);
+        [...subscribe, readSubject(cluster), electionSnapshotSubject(cluster), status], true);
     case 'client':
       return make([...publish, proposeSubject(cluster), leaderProposeSubject(cluster),
-        readSubject(cluster), status],
+        readSubject(cluster), electionSnapshotSubject(cluster), status],
         [...subscribe, logPattern(cluster), INBOX_PATTERN], false);
   }
 }

@@ -58,7 +58,8 @@ export function subjectUniverse(): string[] {
     `synod.${CLUSTER}.propose.c1`, 'synod.other.propose', `synod.${CLUSTER}.propose.leader`,
     `synod.${CLUSTER}.propose.leader.x`, 'synod.other.propose.leader',
     `synod.${CLUSTER}.log.l1`, `synod.${CLUSTER}.log.l2`, `synod.${CLUSTER}.log.zz`,
-    `synod.${CLUSTER}.log.a1.x`,
+    `synod.${CLUSTER}.log.a1.x`, `synod.${CLUSTER}.snapshot.election`,
+    `synod.${CLUSTER}.snapshot.other`, 'synod.other.snapshot.election',
     `synod.${CLUSTER}.prepare`, `synod.${CLUSTER}.prepare.p1.a1.x`, `synod.${CLUSTER}.bogus.p1`,
     'synod.other.prepare.p1', 'synod.other.promise.a1.p1', 'synod.other.request.c1',
     'synod.other.read', 'synod.other.status', 'synod.other.log.l1',
@@ -87,6 +88,8 @@ export function mayPublish(p: TestPrincipal, s: string): boolean {
   if (t.length === 3) {
     return p.role === 'client' && (t[2] === 'read' || t[2] === 'status' || t[2] === 'propose');
   }
+  // Election snapshot requests: clients ask, learners answer (synod.<c>.snapshot.election).
+  if (t[2] === 'snapshot') return t.length === 4 && t[3] === 'election' && p.role === 'client';
   // Retries after a timeout: clients send, only proposers hear (synod.<c>.propose.leader).
   if (t[2] === 'propose') return t.length === 4 && t[3] === 'leader' && p.role === 'client';
   // A learner publishes its deliveries on its own log subject only.
@@ -115,6 +118,7 @@ export function maySubscribeConcrete(p: TestPrincipal, s: string): boolean {
     return false;
   }
   if (t[2] === 'log') return t.length === 4 && p.role === 'client';
+  if (t[2] === 'snapshot') return t.length === 4 && t[3] === 'election' && p.role === 'learner';
   if (t[2] === 'propose') return t.length === 4 && t[3] === 'leader' && p.role === 'proposer';
   const type = t[2];
   if (!isType(type) || (t.length !== 4 && t.length !== 5)) return false;
@@ -126,8 +130,8 @@ export function maySubscribeConcrete(p: TestPrincipal, s: string): boolean {
 }
 
 /** Values a `*` can stand for when a pattern is expanded. */
-const TOKEN_POOL = [...IDS, ...MSG_TYPES, 'read', 'status', 'log', 'propose', 'leader', CLUSTER,
-  'other', 'x'];
+const TOKEN_POOL = [...IDS, ...MSG_TYPES, 'read', 'status', 'log', 'propose', 'leader',
+  'snapshot', 'election', CLUSTER, 'other', 'x'];
 
 /** Concrete subjects that a pattern matches, from {@link TOKEN_POOL} (`>` up to 3 tokens). */
 export function expand(pattern: string): string[] {

@@ -10,9 +10,16 @@
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { SynodClient } from '@synod/client';
-import { FencingGuard } from '@synod/election';
+import {
+  decodeElectionSnapshotReply,
+  electionSnapshotSubject,
+  encodeApi,
+  ERROR_HEADER,
+} from '@synod/codec';
+import { ElectionMachine, type ElectionSnapshot, FencingGuard } from '@synod/election';
 import type { LocalCluster } from '@synod/testing';
-import { client, startCluster } from './harness.js';
+import { connectNats } from '@synod/transport-nats';
+import { client, learnerLog, startCluster } from './harness.js';
 
 const root = resolve(__dirname, '../../..');
 const TTL_MS = 1500;
@@ -231,5 +238,50 @@ describe('leader election on real processes', () => {
     expect(stale).toMatchObject({ token: first.token, accepted: false });
     await a.waitFor('the old leader to learn it lost', (e): e is Ev => e.ev === 'lost' &&
       e.id === first.id);
+  });
+  test('a new client\'s election view starts from the learner\'s snapshot, which is exactly ' +
+    'the state a replay of the learner\'s log gives; a bad snapshot request is refused',
+  async () => {
+    // The tests above left elections in the log.
+    const raw = await connectNats({ servers: cluster.natsUrl });
+    try {
+      const subject = electionSnapshotSubject(cluster.cluster);
+      const reply = await raw.request(subject, encodeApi({}), { timeoutMs: 5000 });
+      expect(reply.headers[ERROR_HEADER]).toBeUndefined();
+      const r = decodeElectionSnapshotReply(reply.data);
+      expect(r.learner).toBe('l1');
+      const served = ElectionMachine.restore(r.snapshot as unknown as ElectionSnapshot);
+      expect(served.stats.commands).toBeGreaterThan(10);
+      const log = await learnerLog(cluster, 'l1');
+      const replayed = new ElectionMachine();
+      for (let s = 0; s < served.nextSlot; s++) {
+        const v = log.get(s);
+        if (v === undefined) throw new Error(`slot ${s} missing from l1's log`);
+        replayed.apply(s, v);
+      }
+      expect(served.snapshot()).toEqual(replayed.snapshot());
+
+      const bad = await raw.request(subject, new TextEncoder().encode('{"v":1,"x":1}'),
+        { timeoutMs: 5000 });
+      expect(bad.headers[ERROR_HEADER]).toBe('BAD_REQUEST');
+    } finally {
+      await raw.close();
+    }
+    const fresh = await client(cluster);
+    try {
+      const ctl = new AbortController();
+      for await (const h of fresh.observe('nobody-campaigns-here', { signal: ctl.signal })) {
+        expect(h).toMatchObject({ holder: null, reason: 'current' });
+        const st = fresh.electionViewStatus();
+        expect(st?.started).toMatchObject({ from: 'snapshot', learner: 'l1' });
+        const from = st?.started?.from === 'snapshot' ? st.started.slot : -1;
+        expect(from).toBeGreaterThan(10);
+        // Only what was decided after the snapshot was applied from the log.
+        expect(st?.applied).toBe((st?.nextSlot ?? 0) - from);
+        ctl.abort();
+      }
+    } finally {
+      await fresh.close();
+    }
   });
 });
