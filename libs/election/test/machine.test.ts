@@ -293,6 +293,46 @@ describe('ElectionMachine snapshots', () => {
     }), { numRuns: 2000, seed: 7 });
   });
 
+  test('any JSON put anywhere in a snapshot: restore refuses it with a RangeError or builds a ' +
+    'machine that round-trips and applies logs, never anything else', () => {
+    // Every path into a snapshot: the value at it is replaced with arbitrary JSON.
+    const paths = (x: unknown, at: (string | number)[] = []): (string | number)[][] => {
+      if (typeof x !== 'object' || x === null) return [at];
+      const keys = Array.isArray(x) ? x.map((_, i) => i) : Object.keys(x);
+      return [at, ...keys.flatMap((k) => paths((x as Record<string | number, unknown>)[k],
+        [...at, k]))];
+    };
+    let refused = 0;
+    let built = 0;
+    fc.assert(fc.property(logArb, fc.nat(), fc.jsonValue(), logArb, (raw, pick, junk, more) => {
+      const m = new ElectionMachine();
+      const log = buildLog(raw);
+      log.forEach((v, s) => m.apply(s, v));
+      const snap = JSON.parse(JSON.stringify(m.snapshot())) as Record<string, unknown>;
+      const all = paths(snap).filter((p) => p.length > 0);
+      const path = all[pick % all.length] as (string | number)[];
+      let o = snap as Record<string | number, unknown>;
+      for (const k of path.slice(0, -1)) o = o[k] as Record<string | number, unknown>;
+      o[path[path.length - 1] as string | number] = junk;
+      let r: ElectionMachine;
+      try {
+        r = ElectionMachine.restore(snap as unknown as ElectionSnapshot);
+      } catch (e) {
+        expect(e).toBeInstanceOf(RangeError);
+        refused++;
+        return;
+      }
+      built++;
+      expect(ElectionMachine.restore(r.snapshot()).snapshot()).toEqual(r.snapshot());
+      const next = buildLog(more);
+      for (const v of next) r.apply(r.nextSlot, v);
+      expect(r.nextSlot).toBe(log.length + next.length);
+    }), { numRuns: 3000, seed: 11 });
+    // Both outcomes happen (a counter, a lease's holder or a seq can take another valid value).
+    expect(refused).toBeGreaterThan(1000);
+    expect(built).toBeGreaterThan(10);
+  });
+
   test('a malformed, inconsistent or foreign-settings snapshot is refused, naming the problem',
     () => {
       const m = new ElectionMachine();
