@@ -160,7 +160,13 @@ export class ElectionView {
     void (async () => {
       if (this.m.nextSlot === 0 && this.source.electionSnapshot !== undefined) {
         // Nothing applied yet: start from a learner's state rather than replay the whole log.
-        const r = await this.source.electionSnapshot(stopper.signal);
+        let r: SnapshotResult;
+        try {
+          r = await this.source.electionSnapshot(stopper.signal);
+        } catch (e) {
+          // Never fatal: the replay from slot 0 is always correct.
+          r = { failed: e instanceof Error ? e.message : String(e) };
+        }
         if (stopper.signal.aborted) return;
         if ('machine' in r && this.m.nextSlot === 0) {
           this.m = r.machine;

@@ -6,6 +6,7 @@
 import { electionSnapshotSubject, encodeApi, ERROR_HEADER, type LogEntry } from '@synod/codec';
 import { ElectionMachine, encodeElectionCommand } from '@synod/election';
 import type { Subscription, Transport } from '@synod/runtime';
+import { ElectionView } from '../src/election-view.js';
 import { type HolderChange, SynodClient } from '../src/index.js';
 import { Bus, freshCluster, scriptedLearner } from './bus.js';
 
@@ -117,5 +118,28 @@ describe('the election view and learners\' snapshots', () => {
     expect(r.status?.started).toEqual({ from: 'replay', reason: expect.stringMatching(why) });
     expect(r.status).toMatchObject({ nextSlot: SLOTS, applied: SLOTS, caughtUp: true });
     expect(r.lowestRead).toBe(0);
+  });
+});
+
+describe('ElectionView with a snapshot source that throws', () => {
+  test('the view replays from slot 0 and keeps the error as the reason', async () => {
+    const log = makeLog();
+    const view = new ElectionView({
+      clientId: 'app-obs',
+      electionSnapshot: () => Promise.reject(new Error('socket on fire')),
+      watch: (from, o) => ({
+        async *[Symbol.asyncIterator]() {
+          for (let s = from; s < log.size; s++) yield log.get(s) as LogEntry;
+          o.onCaughtUp(log.size);
+          await new Promise<void>((r) => o.signal.addEventListener('abort', () => r()));
+        },
+      }),
+    });
+    view.acquire();
+    await view.ready(new AbortController().signal);
+    expect(view.started).toEqual({ from: 'replay', reason: 'socket on fire' });
+    expect(view.applied).toBe(SLOTS);
+    expect(view.lease('orders')?.holder).toBe('app-1');
+    view.release();
   });
 });
