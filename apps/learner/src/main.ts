@@ -25,7 +25,7 @@ import { startTelemetry, traceLogFields } from '@synod/telemetry';
 import { connectService } from '@synod/transport-nats';
 import { LogIndex } from './log-index.js';
 import { encodeLogEvents, encodeReadReply, MAX_ANSWER_BYTES } from './paging.js';
-import { answerElectionSnapshot } from './snapshot.js';
+import { answerElectionSnapshot, type SnapshotAnswer } from './snapshot.js';
 import { StorageWatch } from './storage-watch.js';
 
 const config = {
@@ -121,8 +121,10 @@ function serveReads(o: {
   transport: Transport; cluster: string; id: string; store: RedisLearnerStore;
   index: LogIndex; delivered: () => number; log: Logger; rejected: Map<string, number>;
 }): { stop(): void } {
-  const count = (code: string): void => {
-    o.rejected.set(`read:${code}`, (o.rejected.get(`read:${code}`) ?? 0) + 1);
+  /** Counts a refusal as `read:<code>` (or `snapshot:<code>` for election snapshots). */
+  const count = (code: string, kind = 'read'): void => {
+    const key = `${kind}:${code}`;
+    o.rejected.set(key, (o.rejected.get(key) ?? 0) + 1);
   };
   // A flood of bad reads is counted in full but logged 20 lines per code per 10 s, then summed.
   const logLimit = new LogLimiter({ burst: 20, windowMs: 10_000 });
@@ -148,9 +150,11 @@ function serveReads(o: {
       return false;
     }
   };
-  const fail = (m: TransportMessage, code: string, message: string): void => {
-    count(code);
-    if (logLimit.admit(code)) o.log.warn({ code, detail: message.slice(0, 200) }, 'rejected read');
+  const fail = (m: TransportMessage, code: string, message: string, kind = 'read'): void => {
+    count(code, kind);
+    if (logLimit.admit(`${kind}:${code}`)) {
+      o.log.warn({ code, detail: message.slice(0, 200) }, `rejected ${kind}`);
+    }
     respond(m, enc.encode(JSON.stringify({ v: 1, error: { code, message } })),
       { [ERROR_HEADER]: code });
   };
@@ -191,20 +195,33 @@ function serveReads(o: {
   // a new client's view need not replay the log from slot 0. One reply of at most
   // MAX_ANSWER_BYTES; past that (tens of thousands of clients in the deduplicator) the client
   // is told TOO_LARGE and replays.
+  // The last answer, kept while nothing new is delivered: many clients starting at once (a
+  // deployment rolling out) cost one snapshot, not one each.
+  let lastAnswer: { at: number; answer: SnapshotAnswer } | null = null;
   o.transport.subscribe(electionSnapshotSubject(o.cluster), (m) => {
     if (m.reply === undefined) {
-      count('NO_REPLY');
+      count('NO_REPLY', 'snapshot');
       return;
     }
     try {
       decodeElectionSnapshotRequest(m.data);
     } catch (e) {
-      if (e instanceof DecodeError) return fail(m, 'BAD_REQUEST', e.message);
+      if (e instanceof DecodeError) return fail(m, 'BAD_REQUEST', e.message, 'snapshot');
       throw e;
     }
-    const a = answerElectionSnapshot(o.id, o.index.electionSnapshot(), MAX_ANSWER_BYTES);
-    if ('code' in a) return fail(m, a.code, a.message);
-    respond(m, a.data);
+    const at = o.delivered();
+    if (lastAnswer?.at !== at) {
+      lastAnswer = { at, answer: answerElectionSnapshot(o.id, o.index.electionSnapshot(),
+        MAX_ANSWER_BYTES) };
+    }
+    const a = lastAnswer.answer;
+    if ('code' in a) return fail(m, a.code, a.message, 'snapshot');
+    if (!respond(m, a.data)) {
+      // Over the server's max_payload, or the connection failed: say so rather than let the
+      // client wait out its timeout.
+      fail(m, 'TOO_LARGE', `the election snapshot (${a.data.byteLength} bytes) could not be ` +
+        'sent', 'snapshot');
+    }
   }, { queue: `synod-${o.cluster}-learners` });
   return { stop: () => clearInterval(unlogged) };
 }

@@ -362,9 +362,10 @@ export class SynodClient {
 
   /**
    * The holder of `group` as the log shows it: first the current state, then every change
-   * (grant, release, expiry; renewals with `opts.renewals`), computed by replaying the log
-   * from slot 0 through the election state machine. Ends when the signal aborts or the client
-   * closes.
+   * (grant, release, expiry; renewals with `opts.renewals`), computed by applying the log
+   * through the election state machine, from a learner's election snapshot when one is served
+   * (else from slot 0; see {@link electionViewStatus}). Ends when the signal aborts or the
+   * client closes.
    */
   observe(group: string, opts: ObserveOptions = {}): AsyncIterable<HolderChange> {
     this.checkOpen();

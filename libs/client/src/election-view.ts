@@ -157,50 +157,71 @@ export class ElectionView {
   private run(): void {
     const stopper = new AbortController();
     this.stopper = stopper;
-    void (async () => {
-      if (this.m.nextSlot === 0 && this.source.electionSnapshot !== undefined) {
-        // Nothing applied yet: start from a learner's state rather than replay the whole log.
-        let r: SnapshotResult;
-        try {
-          r = await this.source.electionSnapshot(stopper.signal);
-        } catch (e) {
-          // Never fatal: the replay from slot 0 is always correct.
-          r = { failed: e instanceof Error ? e.message : String(e) };
-        }
-        if (stopper.signal.aborted) return;
-        if ('machine' in r && this.m.nextSlot === 0) {
-          this.m = r.machine;
-          this.started = { from: 'snapshot', slot: r.machine.nextSlot, learner: r.learner };
-        } else {
-          this.started = { from: 'replay', reason: 'failed' in r ? r.failed : 'already started' };
-        }
-      } else {
-        this.started ??= { from: 'replay', reason: this.source.electionSnapshot === undefined
-          ? 'no snapshot source' : 'resumed' };
-      }
+    if (this.m.nextSlot !== 0 || this.source.electionSnapshot === undefined) {
       // A view stopped and started again goes on from where it was: the machine keeps its
-      // state.
-      const entries = this.source.watch(this.m.nextSlot, {
-        signal: stopper.signal,
-        onCaughtUp: () => this.markCaughtUp(),
-        // Learners restart and networks fail: the view keeps following the log regardless,
-        // and whoever waits on it has a deadline of its own.
-        onError: (e) => {
-          this.lastError = e;
-          return true;
-        },
-      });
+      // state. A watch that cannot start (the client is closed) throws to whoever acquired.
+      this.started ??= { from: 'replay', reason: this.source.electionSnapshot === undefined
+        ? 'no snapshot source' : 'resumed' };
+      void this.follow(this.open(stopper), stopper);
+      return;
+    }
+    // Nothing applied yet: start from a learner's state rather than replay the whole log.
+    void (async () => {
+      let r: SnapshotResult;
       try {
-        for await (const e of entries) {
-          // Entries buffered before a stop are not applied: a restarted view reads on from
-          // the machine's next slot with a watch of its own.
-          if (stopper.signal.aborted) break;
-          this.apply(e);
-        }
+        r = await this.source.electionSnapshot?.(stopper.signal) ?? { failed: 'no source' };
       } catch (e) {
-        if (e instanceof SynodError) this.lastError = e;
+        // Never fatal: the replay from slot 0 is always correct.
+        r = { failed: e instanceof Error ? e.message : String(e) };
       }
+      if (stopper.signal.aborted) return;
+      if ('machine' in r && this.m.nextSlot === 0) {
+        this.m = r.machine;
+        this.started = { from: 'snapshot', slot: r.machine.nextSlot, learner: r.learner };
+        this.settleWaiters();
+      } else {
+        this.started = { from: 'replay', reason: 'failed' in r ? r.failed : 'already started' };
+      }
+      let entries: AsyncIterable<LogEntry>;
+      try {
+        entries = this.open(stopper);
+      } catch (e) {
+        // The client closed meanwhile: whoever waits on the view has its own deadline, and
+        // the client's close aborts it.
+        if (e instanceof SynodError) this.lastError = e;
+        return;
+      }
+      await this.follow(entries, stopper);
     })();
+  }
+
+  /** The watch of the log from the machine's next slot. */
+  private open(stopper: AbortController): AsyncIterable<LogEntry> {
+    return this.source.watch(this.m.nextSlot, {
+      signal: stopper.signal,
+      onCaughtUp: () => this.markCaughtUp(),
+      // Learners restart and networks fail: the view keeps following the log regardless, and
+      // whoever waits on it has a deadline of its own.
+      onError: (e) => {
+        this.lastError = e;
+        return true;
+      },
+    });
+  }
+
+  /** Applies the watched entries until the view stops. */
+  private async follow(entries: AsyncIterable<LogEntry>, stopper: AbortController):
+    Promise<void> {
+    try {
+      for await (const e of entries) {
+        // Entries buffered before a stop are not applied: a restarted view reads on from the
+        // machine's next slot with a watch of its own.
+        if (stopper.signal.aborted) break;
+        this.apply(e);
+      }
+    } catch (e) {
+      if (e instanceof SynodError) this.lastError = e;
+    }
   }
 
   private apply(e: LogEntry): void {
@@ -210,6 +231,11 @@ export class ElectionView {
       if (r.clientId === this.source.clientId) this.results.set(commandKey(r), r.outcome);
     }
     for (const f of [...this.listeners]) f(a);
+    this.settleWaiters();
+  }
+
+  /** Wakes whoever waits for a slot the machine has passed (applied, or in a snapshot). */
+  private settleWaiters(): void {
     const next = this.m.nextSlot;
     const due = this.waiters.filter((w) => w.slot < next);
     if (due.length > 0) {

@@ -1,5 +1,4 @@
 import {
-  DecodeError,
   decodeElectionSnapshotReply,
   electionSnapshotSubject,
   encodeApi,
@@ -55,9 +54,8 @@ export async function fetchElectionSnapshot(ctx: ReadContext, timeoutMs: number,
       learner: r.learner,
     };
   } catch (e) {
-    if (e instanceof DecodeError || e instanceof RangeError) {
-      return { failed: `a learner's snapshot was refused: ${e.message}` };
-    }
-    throw e;
+    // Whatever the reply held, it is not a snapshot this client can start from.
+    return { failed: `a learner's snapshot was refused: ${e instanceof Error ? e.message
+      : String(e)}` };
   }
 }

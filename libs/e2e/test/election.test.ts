@@ -280,6 +280,22 @@ describe('leader election on real processes', () => {
         expect(st?.applied).toBe((st?.nextSlot ?? 0) - from);
         ctl.abort();
       }
+      // Outcomes after the snapshot: this client's own campaign, and what a second client
+      // (also started from a snapshot) sees of it.
+      const lead = await fresh.elect('after-snapshot', 'x1', { ttlMs: 5000 });
+      expect(lead.token).toBeGreaterThan(10);
+      const other = await client(cluster);
+      try {
+        const ctl2 = new AbortController();
+        for await (const h of other.observe('after-snapshot', { signal: ctl2.signal })) {
+          expect(h).toMatchObject({ holder: 'x1', token: lead.token, reason: 'current' });
+          expect(other.electionViewStatus()?.started?.from).toBe('snapshot');
+          ctl2.abort();
+        }
+      } finally {
+        await other.close();
+      }
+      await lead.resign();
     } finally {
       await fresh.close();
     }

@@ -183,7 +183,8 @@ export class ElectionMachine {
       Number.isSafeInteger(x) && x >= 0 ? x : bad(`${what} must be a whole number >= 0`));
     if (typeof snap !== 'object' || snap === null) return bad('not an object');
     if (snap.v !== ELECTION_SNAPSHOT_VERSION) {
-      return bad(`version ${String(snap.v)}, this code reads ${ELECTION_SNAPSHOT_VERSION}`);
+      return bad(`version ${JSON.stringify(snap.v)?.slice(0, 40) ?? 'missing'}, this code reads ` +
+        `${ELECTION_SNAPSHOT_VERSION}`);
     }
     const m = new ElectionMachine(config);
     m.next = whole(snap.nextSlot, 'nextSlot');
@@ -193,6 +194,8 @@ export class ElectionMachine {
     for (const k of ['slots', 'commands', 'foreign', 'duplicates'] as const) {
       m.stats[k] = whole(st[k], `stats.${k}`);
     }
+    // A machine applies every slot once, from slot 0.
+    if (m.stats.slots !== m.next) bad('stats.slots differs from nextSlot');
     if (typeof st.malformed !== 'object' || st.malformed === null) {
       return bad('stats.malformed missing');
     }
@@ -217,10 +220,12 @@ export class ElectionMachine {
       const renewedAt = whole(l.renewedAt, `${at}.renewedAt`);
       const ttlMs = whole(l.ttlMs, `${at}.ttlMs`);
       if (ttlMs < MIN_TTL_MS || ttlMs > MAX_TTL_MS) bad(`${at}.ttlMs out of range`);
+      // Every slot applied drops the leases that its log time ended: a lease held between two
+      // slots is live at the machine's log time.
       if (token >= m.next || grantedAt > renewedAt || renewedAt > m.time ||
-        l.expiresAt !== renewedAt + ttlMs) {
+        l.expiresAt !== renewedAt + ttlMs || l.expiresAt <= m.time) {
         bad(`${at} is inconsistent (token below nextSlot, granted <= renewed <= logTime, ` +
-          'expiresAt = renewedAt + ttlMs)');
+          'expiresAt = renewedAt + ttlMs, after logTime)');
       }
       const group = l.group as string;
       if (m.leases.has(group)) bad(`${at}: group ${group} listed twice`);

@@ -364,6 +364,10 @@ describe('ElectionMachine snapshots', () => {
       expect(bad(leaseWith({ expiresAt: 1 }))).toThrow(/inconsistent/);
       expect(bad(leaseWith({ renewedAt: 400 }))).toThrow(/inconsistent/);
       expect(bad({ leases: [lease, lease] })).toThrow(/listed twice/);
+      // Held but already over at the machine's log time: no machine is ever in that state.
+      expect(bad(leaseWith({ renewedAt: 100, ttlMs: 200, expiresAt: 300 }))).toThrow(/inconsistent/);
+      expect(bad({ v: { toString: 0 } })).toThrow(RangeError);
+      expect(bad({ stats: { ...good.stats, slots: 4 } })).toThrow(/stats.slots differs/);
       expect(bad({ dedupe: null })).toThrow(/dedupe missing/);
       expect(bad({ dedupe: { ...good.dedupe, maxClients: 5 } })).toThrow(/deduplicator settings/);
       expect(() => ElectionMachine.restore(good, { dedupeWindow: 16 }))
