@@ -148,6 +148,14 @@ export async function electLeader(host: ElectionHost, group: string, candidate: 
       const outcome = await decide(host, view, cmd, signal);
       switch (outcome.kind) {
         case 'granted': {
+          if (leaseClock() >= sentAt + timing.ttlMs - timing.marginMs) {
+            // Granted, but confirmed too late to act on (the cluster or this process was slow
+            // for longer than the lease): this process may not lead on it. The term is handed
+            // back, so that nobody waits for it to expire, and the campaign goes on.
+            await decide(host, view, { op: 'resign', group, candidate,
+              token: outcome.lease.token }, signal);
+            continue;
+          }
           const l = new Leadership(host, view, outcome.lease, sentAt, timing, opts.signal);
           handedOver = true;
           return l;

@@ -44,6 +44,8 @@ class ToyLog {
    */
   rider: { cmd: { clientId: string; seq: number; payload: string }; offsetMs: number } | null =
     null;
+  /** The next request is answered this much later (its entry is in the log at once). */
+  delayNextMs = 0;
   private readonly slots = new Map<string, number>();
   private readonly stops: (() => void)[] = [];
 
@@ -71,8 +73,12 @@ class ToyLog {
         }
         publishLog(server, cluster, 'l1', batch);
       }
-      server.respond(m, encode({ type: 'response', from: 'p1', to: req.from,
-        clientId: req.cmd.clientId, seq: req.cmd.seq, outcome: { status: 'chosen', slot } }));
+      const answer = encode({ type: 'response', from: 'p1', to: req.from,
+        clientId: req.cmd.clientId, seq: req.cmd.seq, outcome: { status: 'chosen', slot } });
+      const delay = this.delayNextMs;
+      this.delayNextMs = 0;
+      if (delay === 0) server.respond(m, answer);
+      else setTimeout(() => server.respond(m, answer), delay);
     }, { queue: `synod-${cluster}-proposers` });
     const learner = scriptedLearner(server, cluster, 'l1', this.log);
     this.stops.push(() => sub.unsubscribe(), () => learner.stop());
@@ -299,6 +305,26 @@ describe('elect', () => {
     await expect(waiting).rejects.toBeInstanceOf(SynodAbortedError);
     expect(first.held).toBe(true);
     await first.resign();
+    toy.stop();
+  });
+
+  test('a grant confirmed after the lease would have run out is handed back, and the ' +
+    'campaign goes on: elect never resolves with a lease that is already over', async () => {
+    const toy = new ToyLog(freshCluster());
+    const a = await client(toy.cluster, 'app-a');
+    toy.delayNextMs = 800;
+    const lead = await a.elect('slow', 'a', { ttlMs: 600 });
+    // Slot 0: the late grant; slot 1: its release; slot 2: the grant it leads on.
+    expect(lead.token).toBe(2);
+    expect(lead.held).toBe(true);
+    expect(lead.validForMs).toBeGreaterThan(0);
+    const ops = [0, 1, 2].map((s) => {
+      const v = toy.log.get(s)?.value;
+      return v?.kind === 'cmds' ? (JSON.parse(v.cmds[0]?.payload ?? '{}') as { op: string }).op
+        : null;
+    });
+    expect(ops).toEqual(['campaign', 'resign', 'campaign']);
+    await lead.resign();
     toy.stop();
   });
 
