@@ -375,15 +375,15 @@ export class SynodClient {
   /**
    * This client's election view, for diagnostics: where it started (a learner's snapshot at a
    * slot, or a replay from slot 0 and why), the next slot it will apply, how many slots it
-   * applied from the log, and whether it has caught up. Null before the first `elect` or
-   * `observe`.
+   * applied from the log, whether it has caught up, and the last error of its watch (it keeps
+   * retrying: no learner answering shows here). Null before the first `elect` or `observe`.
    */
   electionViewStatus(): { started: ViewStart | null; nextSlot: number; applied: number;
-    caughtUp: boolean } | null {
+    caughtUp: boolean; lastError: string | null } | null {
     const v = this.elections;
     if (v === null) return null;
     return { started: v.started, nextSlot: v.machine.nextSlot, applied: v.applied,
-      caughtUp: v.isCaughtUp };
+      caughtUp: v.isCaughtUp, lastError: v.lastError?.message ?? null };
   }
 
   private electionHost(): ElectionHost {

@@ -44,6 +44,12 @@ export interface ElectOptions {
    * ttl, or 50 when that is more (but at most a quarter of the ttl).
    */
   readonly marginMs?: number;
+  /**
+   * Called whenever a campaign's proposal failed and is retried (no proposer answered, the
+   * outcome is unknown, ...): `elect` itself only ends by election or by the signal, so this
+   * is how a caller can say why it is still waiting.
+   */
+  readonly onRetry?: (e: SynodError) => void;
 }
 
 /** Options of {@link SynodClient.observe}. */
@@ -145,7 +151,7 @@ export async function electLeader(host: ElectionHost, group: string, candidate: 
       // The lease runs from the campaign's entry, whose stamp is no earlier than this moment
       // (the leader stamps it after it arrives): counting from here is on the safe side.
       const sentAt = leaseClock();
-      const outcome = await decide(host, view, cmd, signal);
+      const outcome = await decide(host, view, cmd, signal, opts.onRetry);
       switch (outcome.kind) {
         case 'granted': {
           if (leaseClock() >= sentAt + timing.ttlMs - timing.marginMs) {
@@ -206,7 +212,7 @@ async function waitForChance(view: ElectionView, group: string, lease: Lease | n
  * after a back-off. Only the signal ends it (SynodAbortedError).
  */
 async function decide(host: ElectionHost, view: ElectionView, cmd: ElectionCommand,
-  signal: AbortSignal): Promise<ElectionOutcome> {
+  signal: AbortSignal, onRetry?: (e: SynodError) => void): Promise<ElectionOutcome> {
   const payload = encodeElectionCommand(cmd);
   let seq: number | undefined;
   let failures = 0;
@@ -221,12 +227,14 @@ async function decide(host: ElectionHost, view: ElectionView, cmd: ElectionComma
       if (e instanceof SynodAbortedError) throw e;
       if (e instanceof SynodOutcomeUnknownError) {
         seq = e.seq;
+        onRetry?.(e);
         continue;
       }
       // A retry too old to send (the client went more than its seq window past it): its outcome
       // stays unknown, and the caller hears so rather than a retry loop that cannot succeed.
       if (!(e instanceof SynodError) || e instanceof SynodProtocolError ||
         e instanceof SynodStaleSeqError) throw e;
+      onRetry?.(e);
       await sleep(backoffMs(++failures, 50, 1000), signal);
     }
   }

@@ -96,7 +96,7 @@ describe('the election view and learners\' snapshots', () => {
     const r = await scenario({ kind: 'good' });
     expect(r.first).toMatchObject({ holder: 'app-1', token: 0, reason: 'current' });
     expect(r.status).toEqual({ started: { from: 'snapshot', slot: SLOTS, learner: 'l1' },
-      nextSlot: SLOTS, applied: 0, caughtUp: true });
+      nextSlot: SLOTS, applied: 0, caughtUp: true, lastError: null });
     expect(r.lowestRead).toBeGreaterThanOrEqual(SLOTS);
   });
 

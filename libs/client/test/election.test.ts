@@ -77,8 +77,12 @@ class ToyLog {
         clientId: req.cmd.clientId, seq: req.cmd.seq, outcome: { status: 'chosen', slot } });
       const delay = this.delayNextMs;
       this.delayNextMs = 0;
-      if (delay === 0) server.respond(m, answer);
-      else setTimeout(() => server.respond(m, answer), delay);
+      if (delay === 0) {
+        server.respond(m, answer);
+      } else {
+        const t = setTimeout(() => server.respond(m, answer), delay);
+        this.stops.push(() => clearTimeout(t));
+      }
     }, { queue: `synod-${cluster}-proposers` });
     const learner = scriptedLearner(server, cluster, 'l1', this.log);
     this.stops.push(() => sub.unsubscribe(), () => learner.stop());
@@ -326,6 +330,38 @@ describe('elect', () => {
     expect(ops).toEqual(['campaign', 'resign', 'campaign']);
     await lead.resign();
     toy.stop();
+  });
+
+  test('while no proposer answers, elect keeps campaigning and says why through onRetry; ' +
+    'while no learner answers, the view says why in electionViewStatus', async () => {
+    const toy = new ToyLog(freshCluster());
+    const a = await client(toy.cluster, 'app-a');
+    toy.silent = true;
+    const retries: string[] = [];
+    const electing = a.elect('quiet', 'a', { ttlMs: 2000,
+      onRetry: (e) => retries.push(`${e.code}: ${e.message}`) });
+    await until(() => retries.length >= 1, 8000);
+    expect(retries[0]).toMatch(/^(OUTCOME_UNKNOWN|UNAVAILABLE|TIMEOUT): /);
+    toy.silent = false;
+    const lead = await electing;
+    expect(lead.held).toBe(true);
+    await lead.resign();
+    toy.stop();
+
+    // A cluster name nobody serves: the view cannot read the log.
+    const b = await client(freshCluster(), 'app-b');
+    const ctl = new AbortController();
+    void (async () => {
+      try {
+        for await (const h of b.observe('g', { signal: ctl.signal })) void h;
+      } catch {
+        // aborted
+      }
+    })();
+    await until(() => b.electionViewStatus()?.lastError != null, 8000);
+    expect(b.electionViewStatus()).toMatchObject({ caughtUp: false,
+      lastError: expect.stringMatching(/learner/) });
+    ctl.abort();
   });
 
   test('bad names and timings are programmer errors', async () => {
