@@ -31,6 +31,12 @@ export interface ClusterStatus {
   readonly learnersAnswering: number;
   /** Answers that were not a status document (ignored). */
   readonly malformed: number;
+  /**
+   * `role/id` of every service that answered more than once: distinct processes sharing one
+   * node id (two clusters of one name on one NATS, or a copy started by hand), which breaks
+   * the protocol's assumptions. Empty when all is well.
+   */
+  readonly duplicates: readonly string[];
 }
 
 const dec = new TextDecoder();
@@ -60,7 +66,12 @@ function isBallot(x: unknown): x is Ballot {
 /** Sorts answers, keeps one per (role, id), and works out the summary fields. */
 export function summarizeStatus(answers: readonly ServiceStatus[], malformed = 0): ClusterStatus {
   const byKey = new Map<string, ServiceStatus>();
-  for (const s of answers) byKey.set(`${s.role}/${s.id}`, s);
+  const duplicates = new Set<string>();
+  for (const s of answers) {
+    const key = `${s.role}/${s.id}`;
+    if (byKey.has(key)) duplicates.add(key);
+    byKey.set(key, s);
+  }
   const services = [...byKey.values()].sort((a, b) =>
     ROLE_ORDER.indexOf(a.role) - ROLE_ORDER.indexOf(b.role) ||
     (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -96,6 +107,7 @@ export function summarizeStatus(answers: readonly ServiceStatus[], malformed = 0
     learnedUpTo,
     learnersAnswering: services.filter((s) => s.role === 'learner').length,
     malformed,
+    duplicates: [...duplicates].sort(),
   };
 }
 

@@ -61,8 +61,21 @@ describe('status', () => {
     const st = await c.status({ waitMs: 100 });
     expect(st).toEqual({
       services: [], leader: null, acceptorsAnswering: [], voting: [], lastChosenSlot: null,
-      learnedUpTo: null, learnersAnswering: 0, malformed: 0,
+      learnedUpTo: null, learnersAnswering: 0, malformed: 0, duplicates: [],
     });
+  });
+
+  test('two processes answering as one node id are listed as duplicates', () => {
+    const st = summarizeStatus([
+      { role: 'proposer', id: 'p1', state: 'leader', ballot: ballot(3, 'p1') },
+      { role: 'proposer', id: 'p1', state: 'follower', ballot: ballot(3, 'p1') },
+      { role: 'acceptor', id: 'a1', voting: true },
+      { role: 'acceptor', id: 'a1', voting: true },
+      { role: 'acceptor', id: 'a2', voting: true },
+      { role: 'learner', id: 'l1', nextSlot: 3 },
+    ]);
+    expect(st.duplicates).toEqual(['acceptor/a1', 'proposer/p1']);
+    expect(st.acceptorsAnswering).toEqual(['a1', 'a2']);
   });
 
   test('two proposers that both think they lead: the higher ballot is the leader', () => {
