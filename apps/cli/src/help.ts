@@ -12,6 +12,7 @@ const GLOBAL = `global options (before or after the command):
 
 environment: NATS_URL, SYNOD_CLUSTER, NATS_USER and NATS_PASSWORD (NATS credentials);
   SYNOD_DATA_DIR: the --data-dir of \`npm start\` when not .synod/ (its cluster.json and traces)
+  A cluster.json that is there but malformed is a usage error naming it (exit 2), never skipped.
 
 exit codes: 0 ok, 2 usage error, 3 unavailable (nobody answered), 4 outcome unknown,
             5 overloaded, 1 anything else`;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { summarizeStatus } from '@synod/client';
 import { parseCommandLine, UsageError } from '../src/args.js';
+import { runCli } from '../src/cli.js';
 import { findRepoRoot, readClusterFile, resolveSettings } from '../src/config.js';
 import { entryLines, shellQuote, statusLines } from '../src/format.js';
 
@@ -101,6 +102,56 @@ describe('settings', () => {
       .toMatchObject({ natsUrl: 'nats://else:2' });
     expect(readClusterFile(dir, null, join(dir, 'missing'))).toBeNull();
     expect(readClusterFile(dir, null, '')).toMatchObject({ natsUrl: 'nats://default:1' });
+  });
+
+  test.each([
+    ['{garbage', /cluster.json is not readable JSON \(.+\): it is what a running `npm start`/],
+    ['[1]', /cluster.json is not a JSON object/],
+    ['{"natsUrl": 5}', /cluster.json has "natsUrl" 5, not a NATS URL/],
+    ['{"natsUrl": ""}', /cluster.json has "natsUrl" "", not a NATS URL/],
+    ['{"cluster": ["x"]}', /cluster.json has "cluster" \["x"\], not a cluster name/],
+    ['{"services": {}}', /cluster.json has "services" that is not a list/],
+    ['{"traces": {"file": 1}}', /cluster.json has "traces" without a string "file"/],
+  ])('a cluster.json that exists but is malformed is a usage error naming it: %s',
+    (text, message) => {
+      mkdirSync(join(dir, '.synod'));
+      writeFileSync(join(dir, '.synod', 'cluster.json'), text);
+      // Never skipped for the next candidate (the repository root's) or the defaults.
+      mkdirSync(join(dir, 'repo', '.synod'), { recursive: true });
+      writeFileSync(join(dir, 'repo', '.synod', 'cluster.json'), '{"natsUrl":"nats://r:1"}');
+      for (const read of [() => readClusterFile(dir, join(dir, 'repo')),
+        () => readClusterFile('/nonexistent', null, join(dir, '.synod'))]) {
+        expect(read).toThrow(UsageError);
+        expect(read).toThrow(message);
+        expect(read).toThrow(join(dir, '.synod', 'cluster.json'));
+      }
+    });
+
+  test('synod status, SYNOD_DATA_DIR at a malformed cluster.json: exit 2, naming it', async () => {
+    writeFileSync(join(dir, 'cluster.json'), '{garbage');
+    const err: string[] = [];
+    let connected = false;
+    const code = await runCli(['status'], {
+      out: () => undefined, err: (l) => err.push(l), env: { SYNOD_DATA_DIR: dir }, cwd: dir,
+      repoRoot: null, signal: new AbortController().signal,
+      connect: () => {
+        connected = true;
+        throw new Error('must not connect');
+      },
+    });
+    expect({ code, connected }).toEqual({ code: 2, connected: false });
+    expect(err.join('\n')).toMatch(/^synod: .*cluster.json is not readable JSON/);
+    expect(err.join('\n')).not.toMatch(/holds no cluster.json/);
+  });
+
+  test('a natsUrl from cluster.json that is no NATS URL names the file', () => {
+    mkdirSync(join(dir, '.synod'));
+    writeFileSync(join(dir, '.synod', 'cluster.json'), '{"natsUrl":"http://x"}');
+    const file = readClusterFile(dir, null);
+    expect(() => resolveSettings(cl([]), {}, file))
+      .toThrow(`not a NATS URL in ${join(dir, '.synod', 'cluster.json')}: 'http://x'`);
+    expect(resolveSettings(cl(['--nats', 'nats://o:2']), {}, file))
+      .toMatchObject({ natsUrl: 'nats://o:2' });
   });
 
   test('a bad cluster name or URL is a usage error', () => {
