@@ -62,8 +62,7 @@ function planRead(cl: CommandLine): Runner {
       throw new UsageError('give either a slot or --from N, not both', 'read');
     }
     const from = cl.from;
-    const limit = cl.limit ?? 100;
-    if (limit > 1000) throw new UsageError('--limit must be at most 1000', 'read');
+    const limit = cl.limit ?? 100; // at most MAX_READ_LIMIT, checked when parsed
     return async (client, io) => {
       const r = await client.readRange(from, limit, { signal: io.signal });
       if (cl.json) io.out(JSON.stringify(r));

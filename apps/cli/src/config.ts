@@ -51,38 +51,59 @@ export function findRepoRoot(start: string): string | null {
 
 /**
  * Reads `<dataDir>/cluster.json` when `dataDir` is given (`SYNOD_DATA_DIR`: the `--data-dir`
- * of `npm start`), else `.synod/cluster.json` in `cwd`, else in the repo root; null if none
- * is usable.
+ * of `npm start`), else `.synod/cluster.json` in `cwd`, else in the repo root; null if there is
+ * none. One that exists but is not what `npm start` writes is a {@link UsageError} naming the
+ * file and what is wrong: never skipped, so never a silent fall back to the defaults.
  */
 export function readClusterFile(cwd: string, repoRoot: string | null, dataDir?: string):
   ClusterFile | null {
   const candidates = dataDir !== undefined && dataDir !== ''
     ? [join(dataDir, 'cluster.json')]
     : [cwd, ...(repoRoot === null ? [] : [repoRoot])].map((d) => join(d, '.synod', 'cluster.json'));
-  for (const path of candidates) {
-    if (!existsSync(path)) continue;
-    let doc: unknown;
-    try {
-      doc = JSON.parse(readFileSync(path, 'utf8'));
-    } catch {
-      continue;
-    }
-    if (typeof doc !== 'object' || doc === null) continue;
-    const o = doc as { natsUrl?: unknown; cluster?: unknown; services?: unknown; traces?: unknown };
-    const t = o.traces as { file?: unknown; otlpEndpoint?: unknown } | null | undefined;
-    const acceptors = Array.isArray(o.services)
-      ? o.services.filter((s) => (s as { role?: unknown } | null)?.role === 'acceptor').length
-      : 0;
-    return {
-      path,
-      ...(typeof o.natsUrl === 'string' && o.natsUrl !== '' ? { natsUrl: o.natsUrl } : {}),
-      ...(typeof o.cluster === 'string' && o.cluster !== '' ? { cluster: o.cluster } : {}),
-      ...(acceptors > 0 ? { acceptors } : {}),
-      ...(typeof t?.file === 'string' && typeof t.otlpEndpoint === 'string'
-        ? { traces: { file: t.file, otlpEndpoint: t.otlpEndpoint } } : {}),
-    };
+  const path = candidates.find((p) => existsSync(p));
+  return path === undefined ? null : parseClusterFile(path);
+}
+
+function parseClusterFile(path: string): ClusterFile {
+  const bad = (what: string): UsageError => new UsageError(`${path} ${what}: it is what a ` +
+    'running `npm start` writes; restart npm start, or delete the file (and give --nats and ' +
+    '--cluster)');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw bad(`is not readable JSON (${(e as Error).message})`);
   }
-  return null;
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw bad('is not a JSON object');
+  }
+  const o = doc as { natsUrl?: unknown; cluster?: unknown; services?: unknown; traces?: unknown };
+  if (o.natsUrl !== undefined && (typeof o.natsUrl !== 'string' || o.natsUrl === '')) {
+    throw bad(`has "natsUrl" ${JSON.stringify(o.natsUrl)}, not a NATS URL`);
+  }
+  if (o.cluster !== undefined && (typeof o.cluster !== 'string' || o.cluster === '')) {
+    throw bad(`has "cluster" ${JSON.stringify(o.cluster)}, not a cluster name`);
+  }
+  if (o.services !== undefined && (!Array.isArray(o.services) || !o.services.every((s) =>
+    typeof (s as { role?: unknown } | null)?.role === 'string'))) {
+    throw bad('has "services" that is not a list of services with a "role"');
+  }
+  const t = o.traces as { file?: unknown; otlpEndpoint?: unknown } | null | undefined;
+  if (t !== undefined && t !== null &&
+    (typeof t.file !== 'string' || typeof t.otlpEndpoint !== 'string')) {
+    throw bad('has "traces" without a string "file" and "otlpEndpoint"');
+  }
+  const acceptors = Array.isArray(o.services)
+    ? o.services.filter((s) => (s as { role: string }).role === 'acceptor').length
+    : 0;
+  return {
+    path,
+    ...(typeof o.natsUrl === 'string' ? { natsUrl: o.natsUrl } : {}),
+    ...(typeof o.cluster === 'string' ? { cluster: o.cluster } : {}),
+    ...(acceptors > 0 ? { acceptors } : {}),
+    ...(typeof t?.file === 'string' && typeof t.otlpEndpoint === 'string'
+      ? { traces: { file: t.file, otlpEndpoint: t.otlpEndpoint } } : {}),
+  };
 }
 
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -111,10 +132,12 @@ export function resolveSettings(
     throw new UsageError(`cluster name must be 1 to 64 characters of [A-Za-z0-9_-], got ` +
       `'${cluster}'`, cl.command);
   }
+  const fromFile = cl.nats === undefined && nonEmpty(env['NATS_URL']) === undefined &&
+    file?.natsUrl !== undefined ? ` in ${file.path}` : '';
   for (const url of natsUrl.split(',')) {
     if (!/^(nats|tls|wss?):\/\/[^\s]+$/.test(url) && !/^[^\s/:]+:[0-9]+$/.test(url)) {
-      throw new UsageError(`not a NATS URL: '${url}' (expected e.g. ${DEFAULT_NATS_URL})`,
-        cl.command);
+      throw new UsageError(`not a NATS URL${fromFile}: '${url}' (expected e.g. ` +
+        `${DEFAULT_NATS_URL})`, cl.command);
     }
   }
   const user = nonEmpty(env['NATS_USER']);

@@ -60,10 +60,8 @@ export function planElect(cl: CommandLine): Runner {
       throw new UsageError(`${what} must be 1 to 128 characters of [A-Za-z0-9._:/-]`, 'elect');
     }
   }
+  // --ttl is checked against MIN_TTL_MS..MAX_TTL_MS when parsed.
   const ttlMs = cl.ttlMs ?? DEFAULT_TTL_MS;
-  if (ttlMs < 100 || ttlMs > 86_400_000) {
-    throw new UsageError('--ttl must be 100..86400000 milliseconds', 'elect');
-  }
   return async (client, io) => {
     const say = sayer(io, cl.json, group);
     void followHolders(client, group, say, io.signal);

@@ -55,6 +55,12 @@ function isBallot(x: unknown): x is Ballot {
 const ballotText = (x: unknown): string => (isBallot(x) ? describeBallot(x) : '-');
 const num = (x: unknown): string => (typeof x === 'number' ? String(x) : '?');
 
+/** Why an acceptor does not vote, as its status says; null when it votes or says nothing. */
+function refusalOf(s: ServiceStatus): string | null {
+  return s.role === 'acceptor' && s['voting'] !== true && typeof s['refusal'] === 'string' &&
+    s['refusal'] !== '' ? s['refusal'] : null;
+}
+
 /** The state, ballot and slot columns of one service. */
 function columns(s: ServiceStatus): [string, string, string] {
   switch (s.role) {
@@ -69,8 +75,10 @@ function columns(s: ServiceStatus): [string, string, string] {
         `in flight ${num(s['inflight'])}${compact}`];
     }
     case 'acceptor': {
-      const refusal = typeof s['refusal'] === 'string' ? `: ${s['refusal']}` : '';
-      const state = s['voting'] === true ? 'voting' : `NOT VOTING${refusal}`;
+      // The reason (often a few hundred characters) goes under the table: see refusalNotes.
+      const code = /^([A-Z][A-Z0-9_]*):/.exec(refusalOf(s) ?? '')?.[1];
+      const state = s['voting'] === true ? 'voting'
+        : `NOT VOTING${code === undefined ? '' : ` (${code})`}`;
       const floor = typeof s['floor'] === 'number' && s['floor'] > 0
         ? `, floor ${s['floor']}` : '';
       return [state, ballotText(s['promised']), `accepted ${num(s['acceptedSlots'])}${floor}`];
@@ -108,7 +116,12 @@ export function statusLines(st: ClusterStatus, expectedAcceptors?: number): stri
     (st.learnersAnswering === 0 ? ' · no learner answered'
       : st.learnedUpTo !== st.lastChosenSlot ? ` · learners have up to ${st.learnedUpTo ?? 'none'}`
         : '');
-  return [...table(rows), '', summary];
+  // Each refusal on its own line under the table, so that the table stays narrow.
+  const notes = st.services.flatMap((s) => {
+    const why = refusalOf(s);
+    return why === null ? [] : [`${s.id} does not vote: ${why}`];
+  });
+  return [...table(rows), ...(notes.length > 0 ? ['', ...notes] : []), '', summary];
 }
 
 /** The JSON form of the status: one object. */

@@ -12,6 +12,7 @@ const GLOBAL = `global options (before or after the command):
 
 environment: NATS_URL, SYNOD_CLUSTER, NATS_USER and NATS_PASSWORD (NATS credentials);
   SYNOD_DATA_DIR: the --data-dir of \`npm start\` when not .synod/ (its cluster.json and traces)
+  A cluster.json that is there but malformed is a usage error naming it (exit 2), never skipped.
 
 exit codes: 0 ok, 2 usage error, 3 unavailable (nobody answered), 4 outcome unknown,
             5 overloaded, 1 anything else`;
@@ -56,7 +57,8 @@ never be chosen twice. When the deadline passes:
     message prints the command that retries it safely, with the same --client-id and --seq.
 
 options:
-  --client-id ID   the client id (1 to 64 of [A-Za-z0-9_-]); default a random c-<12 hex>
+  --client-id ID   the client id (1 to 64 of [A-Za-z0-9_-]: it is the requests' sender token,
+                   docs/protocol.md); default a random c-<12 hex>
   --seq N          the command's seq (default 1); with --client-id, retries that command
   --               ends the options: the rest is the value, even if it starts with '-'
 
@@ -80,6 +82,9 @@ of one decided earlier, which applications skip.
 options:
   --from N    first slot of a range read
   --limit M   most slots of a range read, 1..1000 (default 100)
+
+A word that looks like a negative number (-1) is an argument, not an option: it gets the range
+message of the option before it, or of the slot.
 
 --json prints {"slot":12,"decided":true,"value":{...}} for one slot, and the learner's reply
 {"learner":..,"nextSlot":..,"entries":[..]} for a range.
@@ -115,7 +120,8 @@ const STATUS = `usage: synod status [--wait MS]
 Asks every service of the cluster for its status and prints a table (role, id, state, ballot,
 slots), then a summary: the leader, how many acceptors answered (of how many, when the local
 cluster's .synod/cluster.json says) and vote, and the last chosen slot (the highest slot a
-learner has delivered). Exits 3 when no service answers.
+learner has delivered). An acceptor that does not vote shows NOT VOTING (<code>), and its
+whole reason on a line under the table. Exits 3 when no service answers.
 
 options:
   --wait MS   how long to collect answers (default 500)
@@ -155,7 +161,7 @@ const HELP = `usage: synod help [command]
 
 Prints the overview, or the help of one command (propose, read, watch, status, trace, elect).`;
 
-const ELECT = `usage: synod elect <group> --as <candidate> [--ttl MS] [--client-id ID]
+const ELECT = `usage: synod elect <group> --as <candidate> [--ttl MS]
 
 Campaigns for the lease of <group> (leader election on the replicated log, see
 docs/election.md) and waits until it holds it, then prints its fencing token:
@@ -170,8 +176,10 @@ takes over once the lease has run out (log time); \`fg\` the first one: it print
 
 options:
   --as ID          the candidate id (1 to 128 of [A-Za-z0-9._:/-]); required
-  --ttl MS         the lease, in milliseconds (default 5000, at least 100)
-  --client-id ID   the client id; only this client can renew or resign the terms it wins
+  --ttl MS         the lease, in milliseconds, 100..86400000 (default 5000)
+
+Its election commands travel under a fresh random client id of each run (docs/election.md):
+only this process can renew or resign the terms it wins, and a restarted one campaigns anew.
 
 --json prints one object per event: campaigning, holder, elected, renewed, lost, resigned.
 

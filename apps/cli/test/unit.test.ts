@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { summarizeStatus } from '@synod/client';
 import { parseCommandLine, UsageError } from '../src/args.js';
+import { runCli } from '../src/cli.js';
+import { planCommand } from '../src/commands.js';
 import { findRepoRoot, readClusterFile, resolveSettings } from '../src/config.js';
 import { entryLines, shellQuote, statusLines } from '../src/format.js';
 
@@ -32,9 +34,42 @@ describe('command line', () => {
     [['status', '--timeout', '0'], /--timeout must be an integer >= 1/],
     [['propose', 'x', '--client-id', 'no spaces'], /--client-id/],
     [['read', '--limit'], /--limit/],
+    // Negative numbers: the CLI's own range message, never Node's "argument is ambiguous".
+    [['read', '--from', '0', '--limit', '-3'], "--limit must be an integer 1..1000, got '-3'"],
+    [['read', '--from', '0', '--limit', '1001'], "--limit must be an integer 1..1000, got '1001'"],
+    [['propose', 'x', '--seq', '-1'], "--seq must be an integer >= 1, got '-1'"],
+    [['read', '--from', '-1'], "--from must be an integer >= 0, got '-1'"],
+    [['status', '--timeout', '-5'], "--timeout must be an integer >= 1, got '-5'"],
+    [['--timeout', '-5', 'status'], "--timeout must be an integer >= 1, got '-5'"],
+    [['status', '--wait', '-0.5'], "--wait must be an integer >= 1, got '-0.5'"],
+    // The real range of a lease, whatever is wrong with it.
+    [['elect', 'g', '--ttl', 'abc'], "--ttl must be an integer 100..86400000, got 'abc'"],
+    [['elect', 'g', '--ttl', '50'], "--ttl must be an integer 100..86400000, got '50'"],
+    [['elect', 'g', '--ttl', '86400001'], /--ttl must be an integer 100\.\.86400000/],
+    // Election commands always use a fresh random client id (docs/election.md).
+    [['elect', 'g', '--as', 'x', '--client-id', 'c-1'],
+      /--client-id does not apply to 'elect': election commands travel under a fresh random/],
+    // A client id is a request's sender token: at most maxNodeIdLength (64).
+    [['propose', 'x', '--client-id', 'c'.repeat(65)], /--client-id must be 1 to 64 characters/],
   ])('usage error: %j', (argv, message) => {
     expect(() => parseCommandLine(argv)).toThrow(UsageError);
     expect(() => parseCommandLine(argv)).toThrow(message);
+  });
+
+  test('a word that looks like a negative number is an argument, not an unknown option', () => {
+    expect(parseCommandLine(['read', '-1'])).toMatchObject({ command: 'read', args: ['-1'] });
+    expect(() => planCommand(parseCommandLine(['read', '-1'])))
+      .toThrow("slot must be an integer >= 0, got '-1'");
+    expect(() => planCommand(parseCommandLine(['read', '--', '-1'])))
+      .toThrow("slot must be an integer >= 0, got '-1'");
+    expect(parseCommandLine(['propose', 'x', '-1', '--json', '-2.5'])).toMatchObject({
+      command: 'propose', args: ['x', '-1', '-2.5'], json: true,
+    });
+    expect(parseCommandLine(['propose', '--', '-1', '--limit', '-3']))
+      .toMatchObject({ args: ['-1', '--limit', '-3'] });
+    expect(parseCommandLine(['propose', 'x', '--client-id', 'c'.repeat(64)]))
+      .toMatchObject({ clientId: 'c'.repeat(64) });
+    expect(parseCommandLine(['elect', 'g', '--ttl', '100'])).toMatchObject({ ttlMs: 100 });
   });
 });
 
@@ -103,6 +138,56 @@ describe('settings', () => {
     expect(readClusterFile(dir, null, '')).toMatchObject({ natsUrl: 'nats://default:1' });
   });
 
+  test.each([
+    ['{garbage', /cluster.json is not readable JSON \(.+\): it is what a running `npm start`/],
+    ['[1]', /cluster.json is not a JSON object/],
+    ['{"natsUrl": 5}', /cluster.json has "natsUrl" 5, not a NATS URL/],
+    ['{"natsUrl": ""}', /cluster.json has "natsUrl" "", not a NATS URL/],
+    ['{"cluster": ["x"]}', /cluster.json has "cluster" \["x"\], not a cluster name/],
+    ['{"services": {}}', /cluster.json has "services" that is not a list/],
+    ['{"traces": {"file": 1}}', /cluster.json has "traces" without a string "file"/],
+  ])('a cluster.json that exists but is malformed is a usage error naming it: %s',
+    (text, message) => {
+      mkdirSync(join(dir, '.synod'));
+      writeFileSync(join(dir, '.synod', 'cluster.json'), text);
+      // Never skipped for the next candidate (the repository root's) or the defaults.
+      mkdirSync(join(dir, 'repo', '.synod'), { recursive: true });
+      writeFileSync(join(dir, 'repo', '.synod', 'cluster.json'), '{"natsUrl":"nats://r:1"}');
+      for (const read of [() => readClusterFile(dir, join(dir, 'repo')),
+        () => readClusterFile('/nonexistent', null, join(dir, '.synod'))]) {
+        expect(read).toThrow(UsageError);
+        expect(read).toThrow(message);
+        expect(read).toThrow(join(dir, '.synod', 'cluster.json'));
+      }
+    });
+
+  test('synod status, SYNOD_DATA_DIR at a malformed cluster.json: exit 2, naming it', async () => {
+    writeFileSync(join(dir, 'cluster.json'), '{garbage');
+    const err: string[] = [];
+    let connected = false;
+    const code = await runCli(['status'], {
+      out: () => undefined, err: (l) => err.push(l), env: { SYNOD_DATA_DIR: dir }, cwd: dir,
+      repoRoot: null, signal: new AbortController().signal,
+      connect: () => {
+        connected = true;
+        throw new Error('must not connect');
+      },
+    });
+    expect({ code, connected }).toEqual({ code: 2, connected: false });
+    expect(err.join('\n')).toMatch(/^synod: .*cluster.json is not readable JSON/);
+    expect(err.join('\n')).not.toMatch(/holds no cluster.json/);
+  });
+
+  test('a natsUrl from cluster.json that is no NATS URL names the file', () => {
+    mkdirSync(join(dir, '.synod'));
+    writeFileSync(join(dir, '.synod', 'cluster.json'), '{"natsUrl":"http://x"}');
+    const file = readClusterFile(dir, null);
+    expect(() => resolveSettings(cl([]), {}, file))
+      .toThrow(`not a NATS URL in ${join(dir, '.synod', 'cluster.json')}: 'http://x'`);
+    expect(resolveSettings(cl(['--nats', 'nats://o:2']), {}, file))
+      .toMatchObject({ natsUrl: 'nats://o:2' });
+  });
+
   test('a bad cluster name or URL is a usage error', () => {
     expect(() => resolveSettings(cl(['--cluster', 'a.b']), {}, null)).toThrow(UsageError);
     expect(() => resolveSettings(cl(['--nats', 'http://x']), {}, null)).toThrow(UsageError);
@@ -143,6 +228,25 @@ describe('formatting', () => {
       '',
       'leader p1 · acceptors answering 2/3 (2 voting) · last chosen slot 41',
     ]);
+  });
+
+  test('a non-voting acceptor: a short state in the table, its whole reason under it', () => {
+    const why = `AMNESIA: acceptor a2's Redis at redis://127.0.0.1:6380 holds no marker ${
+      'x'.repeat(300)}: readmit it (docs/operations.md#readmit)`;
+    const st = summarizeStatus([
+      { role: 'acceptor', id: 'a1', voting: true, acceptedSlots: 4,
+        promised: { round: 3, proposer: 'p1', incarnation: 9 } },
+      { role: 'acceptor', id: 'a2', voting: false, refusal: why, acceptedSlots: 0 },
+      { role: 'acceptor', id: 'a3', voting: false, acceptedSlots: 0 },
+    ]);
+    const lines = statusLines(st, 3);
+    expect(lines.slice(0, 4)).toEqual([
+      'ROLE      ID  STATE                 BALLOT  SLOTS',
+      'acceptor  a1  voting                3.p1.9  accepted 4',
+      'acceptor  a2  NOT VOTING (AMNESIA)  -       accepted 0',
+      'acceptor  a3  NOT VOTING            -       accepted 0',
+    ]);
+    expect(lines.slice(4, -1)).toEqual(['', `a2 does not vote: ${why}`, '']);
   });
 
   test('status summary: a learner behind, or none answering, is said', () => {

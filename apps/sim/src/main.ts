@@ -28,6 +28,7 @@ Options:
   --seeds N         run seeds FROM..FROM+N-1 (default 1000)
   --from S          first seed (default 1)
   --seed S          run one seed and print its options, events count and trace hash
+                    (not with --seeds or --from, which run a range)
   --mutant NAME     switch on a planted bug; the run stops at the first seed that catches it
                     (${PLANTED_BUGS.join(', ')})
   --trace-out FILE  with --seed: write every event of the run as NDJSON
@@ -87,6 +88,11 @@ function parse(argv: string[]): Args | null {
   }
   const minLive = Number(values['min-live'] ?? '99.9');
   if (!(minLive >= 0 && minLive <= 100)) throw new UsageError('--min-live must be 0..100');
+  if (values.seed !== undefined && (values.seeds !== undefined || values.from !== undefined)) {
+    const with_ = values.seeds !== undefined ? '--seeds' : '--from';
+    throw new UsageError(`--seed S runs one seed and ${with_} belongs to a range: give ` +
+      '--seed S alone, or --from S --seeds N for N seeds from S');
+  }
   const traceOut = values['trace-out'] ?? null;
   if (traceOut !== null && values.seed === undefined) {
     throw new UsageError('--trace-out needs --seed S (one run)');

@@ -48,6 +48,16 @@ describe('npm run sim -- --check, the command', () => {
       stderr: r.stderr };
   };
 
+  test.each([['--seeds', '2'], ['--from', '5']])('--seed 1 with %s is refused (exit 2), not ' +
+    'silently ignored', (opt, value) => {
+    const r = spawnSync(process.execPath, [main, '--seed', '1', opt, value],
+      { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`sim: --seed S runs one seed and ${opt} belongs to a range: ` +
+      'give --seed S alone, or --from S --seeds N for N seeds from S');
+  });
+
   test('a clean range passes and counts every seed', () => {
     const r = run('--seeds', '40', '--check');
     expect(r.code).toBe(0);

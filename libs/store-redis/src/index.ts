@@ -17,6 +17,7 @@ export {
 } from './learner-store.js';
 export {
   type AcceptorRedis,
+  checkReadmitSet,
   mergeStates,
   readmitAcceptor,
   type ReadmitOptions,

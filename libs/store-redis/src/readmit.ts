@@ -26,8 +26,16 @@ export interface ReadmitOptions {
   readonly target: AcceptorRedis;
   /** The other acceptors of the configuration (at least a majority of all must answer). */
   readonly peers: readonly AcceptorRedis[];
-  /** Size of the acceptor set, the target included. */
+  /**
+   * Size of the whole acceptor set, the target included: at least the target plus the peers
+   * given (a smaller one is refused, since a majority of it need not be one of the cluster).
+   */
   readonly acceptors: number;
+  /**
+   * The target joins the set (growing it, docs/deploy.md): `acceptors` is then the size of the
+   * set it joins, which does not include it, and the peers must be every member of that set.
+   */
+  readonly joining?: boolean;
   readonly commandTimeoutMs?: number;
 }
 
@@ -71,10 +79,8 @@ export function mergeStates(states: readonly AcceptorDurableState[]): AcceptorDu
  * told anyone. Run it while the target does not vote (it refuses to, without a marker).
  */
 export async function readmitAcceptor(o: ReadmitOptions): Promise<ReadmitResult> {
+  checkReadmitSet(o);
   const q = quorumSize(o.acceptors);
-  if (o.peers.some((p) => p.id === o.target.id)) {
-    throw new RangeError(`peers must not include the target ${o.target.id}`);
-  }
   const states: AcceptorDurableState[] = [];
   const from: string[] = [];
   const failures: string[] = [];
@@ -93,13 +99,48 @@ export async function readmitAcceptor(o: ReadmitOptions): Promise<ReadmitResult>
     }
   }
   if (states.length < q) {
+    const read = states.length === 0 ? 'read none' : `read ${states.length} (${from.join(', ')})`;
+    const unread = failures.length === 0 ? '' : `; could not read ${failures.join('; ')}`;
     throw new StoreError(StoreErrorCode.Unavailable, `readmission of ${o.target.id} needs ` +
-      `the state of ${q} other acceptors (a majority of ${o.acceptors}); got ${states.length}: ` +
-      failures.join('; '));
+      `the state of ${q} other acceptors (a majority of ${o.acceptors}); ${read}${unread}`);
   }
   const merged = mergeStates(states);
   await writeFresh(o, merged);
   return { promised: merged.promised, entries: merged.accepted.length, from };
+}
+
+/**
+ * Throws a RangeError unless the peers are distinct acceptors other than the target and
+ * `acceptors` counts at least the target and every peer (exactly the peers, when `joining`):
+ * the majority read is a majority of `acceptors`, so a size below the acceptors named (or a
+ * peer counted twice) could make a minority of the real cluster pass for a majority, and miss
+ * a vote the target gave.
+ */
+export function checkReadmitSet(
+  o: Pick<ReadmitOptions, 'target' | 'peers' | 'acceptors' | 'joining'>,
+): void {
+  const ids = new Set<string>();
+  for (const p of o.peers) {
+    if (p.id === o.target.id) {
+      throw new RangeError(`peers must not include the target ${o.target.id}`);
+    }
+    if (ids.has(p.id)) throw new RangeError(`peer ${p.id} is given twice`);
+    ids.add(p.id);
+  }
+  if (o.joining === true) {
+    if (o.acceptors !== o.peers.length) {
+      throw new RangeError(`${o.target.id} joins a set of ${String(o.acceptors)} acceptors, ` +
+        `but ${o.peers.length} peers are given: a joining acceptor is readmitted from every ` +
+        'member of the set it joins');
+    }
+    return;
+  }
+  const named = o.peers.length + 1;
+  if (!Number.isSafeInteger(o.acceptors) || o.acceptors < named) {
+    throw new RangeError(`the acceptor set has ${String(o.acceptors)} acceptors, fewer than ` +
+      `the ${named} named (the target ${o.target.id} and ${o.peers.length} peers): it must ` +
+      'be the size of the whole set, so that the peers read are a majority of the cluster');
+  }
 }
 
 /**
