@@ -10,6 +10,9 @@ import { NAME_PATTERN } from '@synod/election';
 import { type CommandLine, UsageError } from './args.js';
 import type { CommandIo, Runner } from './commands.js';
 
+/** How often `elect` says why it is still waiting, while it is. */
+const WAIT_REPORT_MS = 5000;
+
 /** `12:34:56.789`, local time: the prefix of every line. */
 function clock(): string {
   const d = new Date();
@@ -69,11 +72,28 @@ export function planElect(cl: CommandLine): Runner {
       { candidate: as, ttlMs });
     while (!io.signal.aborted) {
       let lead: Leadership;
+      // elect() waits as long as it takes; every few seconds without a result, say why.
+      let retry: string | null = null;
+      const stalled = setInterval(() => {
+        const view = client.electionViewStatus();
+        if (view !== null && !view.caughtUp) {
+          say('waiting', 'still waiting: the election view has not caught up with the log' +
+            (view.lastError === null ? '' : ` (${view.lastError})`),
+          { reason: 'view', error: view.lastError });
+        } else if (retry !== null) {
+          say('waiting', `still waiting: the campaign is not decided yet (${retry}); retrying`,
+            { reason: 'campaign', error: retry });
+          retry = null;
+        }
+      }, WAIT_REPORT_MS);
       try {
-        lead = await client.elect(group, as, { ttlMs, signal: io.signal });
+        lead = await client.elect(group, as, { ttlMs, signal: io.signal,
+          onRetry: (e) => { retry = e.message; } });
       } catch (e) {
         if (e instanceof SynodAbortedError && io.signal.aborted) return;
         throw e;
+      } finally {
+        clearInterval(stalled);
       }
       await lead_(lead, as, say, io.signal);
       if (!io.signal.aborted) say('campaigning', 'campaigning again', { candidate: as });

@@ -121,6 +121,10 @@ export function statusLines(st: ClusterStatus, expectedAcceptors?: number): stri
     const why = refusalOf(s);
     return why === null ? [] : [`${s.id} does not vote: ${why}`];
   });
+  for (const d of st.duplicates) {
+    notes.push(`WARNING: more than one process answers as ${d.replace('/', ' ')}: node ids must ` +
+      'be unique in a cluster (two clusters of one name on one NATS?); the table shows one');
+  }
   return [...table(rows), ...(notes.length > 0 ? ['', ...notes] : []), '', summary];
 }
 
@@ -130,6 +134,7 @@ export function statusJson(st: ClusterStatus, expectedAcceptors?: number): strin
     leader: st.leader, acceptorsAnswering: st.acceptorsAnswering,
     ...(expectedAcceptors === undefined ? {} : { acceptorsExpected: expectedAcceptors }),
     voting: st.voting, lastChosenSlot: st.lastChosenSlot, learnedUpTo: st.learnedUpTo,
+    ...(st.duplicates.length === 0 ? {} : { duplicates: st.duplicates }),
     services: st.services,
   });
 }

@@ -169,7 +169,8 @@ docs/election.md) and waits until it holds it, then prints its fencing token:
 It renews in the background and prints each renewal; when a renewal cannot be confirmed in
 time, or the log shows the term over, it prints LOST and campaigns again. Meanwhile every
 change of holder that the log shows is printed as a "log:" line. Ctrl-C resigns, so that
-another candidate takes over at once, and exits 0.
+another candidate takes over at once, and exits 0. While it gets nowhere (no learner answers,
+no proposer decides its campaign) it says why every 5 seconds ("still waiting: ...").
 
 Try it with two terminals: run it in both, then suspend the leader with Ctrl-Z: the other one
 takes over once the lease has run out (log time); \`fg\` the first one: it prints LOST.
@@ -181,7 +182,8 @@ options:
 Its election commands travel under a fresh random client id of each run (docs/election.md):
 only this process can renew or resign the terms it wins, and a restarted one campaigns anew.
 
---json prints one object per event: campaigning, holder, elected, renewed, lost, resigned.
+--json prints one object per event: campaigning, holder, elected, renewed, lost, resigned,
+waiting.
 
 examples:
   synod elect orders --as app-1

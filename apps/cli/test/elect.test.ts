@@ -35,10 +35,11 @@ let clusterN = 0;
 const fresh = (): string => `el${process.pid}x${++clusterN}`;
 
 /** Proposer and learner in one: a log that grows by one slot per new command. */
-function toyLog(cluster: string): { log: LogEntry[]; stop(): void } {
+function toyLog(cluster: string, answerRequests = true): { log: LogEntry[]; stop(): void } {
   const log: LogEntry[] = [];
   const slots = new Map<string, number>();
   const a = services.subscribe(`synod.${cluster}.request.*`, (m) => {
+    if (!answerRequests) return;
     const req = decode(m.data);
     if (req.type !== 'request') return;
     const key = `${req.cmd.clientId}#${req.cmd.seq}`;
@@ -119,6 +120,29 @@ describe('synod elect', () => {
     expect(await two.code).toBe(0);
     toy.stop();
   });
+
+  test('while it cannot get anywhere it says why every few seconds: no learner answers, then ' +
+    'no proposer decides the campaign', async () => {
+    const nobody = synod(['elect', 'g', '--as', 'x', '--cluster', fresh()]);
+    await until(() => nobody.out.some((l) => l.includes('still waiting')), 9000);
+    expect(nobody.out.find((l) => l.includes('still waiting'))).toMatch(
+      /still waiting: the election view has not caught up with the log \(.*learner.*\)/);
+    nobody.stop();
+    expect(await nobody.code).toBe(0);
+
+    const cluster = fresh();
+    const toy = toyLog(cluster, false);
+    const stuck = synod(['elect', 'g', '--as', 'x', '--json', '--timeout', '1000',
+      '--cluster', cluster]);
+    await until(() => stuck.out.some((l) => l.includes('"event":"waiting"')), 12_000);
+    const waiting = stuck.out.map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((e) => e['event'] === 'waiting');
+    expect(waiting).toMatchObject({ reason: 'campaign' });
+    expect(String(waiting?.['error'])).toMatch(/proposer|answer|outcome/i);
+    stuck.stop();
+    expect(await stuck.code).toBe(0);
+    toy.stop();
+  }, 30_000);
 
   test('usage errors: no --as, a bad group, a ttl below 100 ms', async () => {
     for (const argv of [['elect', 'g'], ['elect', 'a b', '--as', 'x'],

@@ -6,7 +6,7 @@ import { parseCommandLine, UsageError } from '../src/args.js';
 import { runCli } from '../src/cli.js';
 import { planCommand } from '../src/commands.js';
 import { findRepoRoot, readClusterFile, resolveSettings } from '../src/config.js';
-import { entryLines, shellQuote, statusLines } from '../src/format.js';
+import { entryLines, shellQuote, statusJson, statusLines } from '../src/format.js';
 
 describe('command line', () => {
   test('global options go before or after the command; the value is every positional', () => {
@@ -247,6 +247,16 @@ describe('formatting', () => {
       'acceptor  a3  NOT VOTING            -       accepted 0',
     ]);
     expect(lines.slice(4, -1)).toEqual(['', `a2 does not vote: ${why}`, '']);
+  });
+
+  test('status: two processes answering as one id are warned about, in text and JSON', () => {
+    const a1 = { role: 'acceptor' as const, id: 'a1', voting: true, acceptedSlots: 4 };
+    const st = summarizeStatus([a1, a1, { role: 'learner', id: 'l1', nextSlot: 5 }]);
+    expect(statusLines(st)).toContain('WARNING: more than one process answers as acceptor a1: ' +
+      'node ids must be unique in a cluster (two clusters of one name on one NATS?); the ' +
+      'table shows one');
+    expect(JSON.parse(statusJson(st))).toMatchObject({ duplicates: ['acceptor/a1'] });
+    expect(JSON.parse(statusJson(summarizeStatus([a1]))).duplicates).toBeUndefined();
   });
 
   test('status summary: a learner behind, or none answering, is said', () => {
