@@ -45,6 +45,7 @@ export {
   type TestRedis,
 } from './infra/redis.js';
 export { type ServiceProcess, spawnService, type SpawnServiceOptions } from './infra/service.js';
+export { runningLocalCluster, type RunningLocalCluster } from './cluster-file.js';
 export {
   type Credentials,
   type LocalClusterOptions,
