@@ -15,6 +15,12 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const say = (s) => process.stderr.write(`start: ${s}\n`);
 
+// Help at once: before installing or building anything (the runner prints the same file).
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(readFileSync(join(root, 'apps/local/help.txt'), 'utf8'));
+  process.exit(0);
+}
+
 // npm does not pass SIGINT on, and a SIGTERM or SIGKILL to npm leaves this process running,
 // handed to another parent. Watch for that: when the parent is gone, stop the runner as for
 // Ctrl-C (it stops the cluster), then exit; while still building, just exit. npm runs this

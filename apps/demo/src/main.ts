@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ClusterStatus, SynodClient } from '@synod/client';
 import { type Ballot, compareMaybeBallots, describeBallot } from '@synod/protocol';
-import { LocalCluster, natsAnswers } from '@synod/testing';
+import { LocalCluster, runningLocalCluster } from '@synod/testing';
 
 /** What `npm start` writes to .synod/cluster.json. */
 interface ClusterInfo {
@@ -29,16 +29,16 @@ function chapter(title: string): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The cluster of `npm start` when it runs, else one of our own (stopped at the end). */
+/**
+ * The cluster of `npm start` when it runs (of `SYNOD_DATA_DIR` when set, as for the CLI), else
+ * one of our own (stopped at the end).
+ */
 async function attach(): Promise<{ info: () => ClusterInfo; own: LocalCluster | null }> {
-  const file = join(root, '.synod', 'cluster.json');
-  if (existsSync(file)) {
-    const read = (): ClusterInfo => JSON.parse(readFileSync(file, 'utf8')) as ClusterInfo;
-    const u = new URL(read().natsUrl);
-    if (await natsAnswers(u.hostname, Number(u.port))) {
-      say(`using the cluster of \`npm start\` (${read().natsUrl})`);
-      return { info: read, own: null };
-    }
+  const running = await runningLocalCluster(root);
+  if (running !== null) {
+    const read = (): ClusterInfo => JSON.parse(readFileSync(running.file, 'utf8')) as ClusterInfo;
+    say(`using the cluster of \`npm start\` (${running.natsUrl}, ${running.file})`);
+    return { info: read, own: null };
   }
   say('no running cluster found (`npm start`): starting one of our own for this demo');
   const dist = join(root, 'dist', 'apps');

@@ -1,7 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { LocalCluster, natsAnswers } from '@synod/testing';
+import { LocalCluster, runningLocalCluster } from '@synod/testing';
 import { runInstance } from './instance.js';
 import type { FromInstance, InstanceArgs, ToInstance } from './ipc.js';
 import { ProtectedResource } from './resource.js';
@@ -32,16 +31,15 @@ function chapter(title: string): void {
   process.stdout.write(`\n${paint('1', `== ${title}`)}\n`);
 }
 
-/** The cluster of `npm start` when it answers, else one of our own (stopped at the end). */
+/**
+ * The cluster of `npm start` when it answers (of `SYNOD_DATA_DIR` when set, as for the CLI),
+ * else one of our own (stopped at the end).
+ */
 async function attach(): Promise<{ natsUrl: string; cluster: string; own: LocalCluster | null }> {
-  const file = join(root, '.synod', 'cluster.json');
-  if (existsSync(file)) {
-    const info = JSON.parse(readFileSync(file, 'utf8')) as { natsUrl: string; cluster: string };
-    const u = new URL(info.natsUrl);
-    if (await natsAnswers(u.hostname, Number(u.port))) {
-      say('demo', `using the cluster of \`npm start\` (${info.natsUrl}, cluster ${info.cluster})`);
-      return { natsUrl: info.natsUrl, cluster: info.cluster, own: null };
-    }
+  const info = await runningLocalCluster(root);
+  if (info !== null) {
+    say('demo', `using the cluster of \`npm start\` (${info.natsUrl}, cluster ${info.cluster})`);
+    return { natsUrl: info.natsUrl, cluster: info.cluster, own: null };
   }
   say('demo', 'no running cluster found (`npm start`): starting one for this demo');
   const dist = join(root, 'dist', 'apps');

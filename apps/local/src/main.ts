@@ -1,44 +1,22 @@
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type OtlpReceiver, startOtlpReceiver } from '@synod/telemetry';
-import { LocalCluster, natsAnswers, probeTcp, redisAnswers } from '@synod/testing';
+import {
+  LocalCluster, natsAnswers, parentDeathSignalSupported, probeTcp, redisAnswers,
+} from '@synod/testing';
+import {
+  parseEnvUrls, refuseLeftovers, refuseSharedCluster, RUNNER_DIR_ENV, writeFileAtomic,
+} from './guards.js';
 import { lockDataDir } from './lock.js';
-import { checkDataShape } from './shape.js';
+import { checkClusterName, checkDataShape } from './shape.js';
 
-const HELP = `npm start: run a whole Synod cluster on this machine
+/**
+ * The help text: a plain file, so that tools/start.mjs prints it at once, before it installs or
+ * builds anything.
+ */
+const HELP_FILE = 'apps/local/help.txt';
 
-Starts nats-server, one redis-server per acceptor and per learner (appendonly yes,
-appendfsync always), then every service as its own OS process, restarts any that dies
-(a redis-server or the nats-server on the same port, with the same data, after a back-off),
-and serves until Ctrl-C, when it stops everything it started.
-
-To stop it from a script, send SIGINT or SIGTERM to the runner: the "pid" in
-<data-dir>/cluster.json (also in <data-dir>/npm-start.lock), printed in the start banner.
-Not npm's pid: npm does not pass SIGINT on. It also stops by itself, as on Ctrl-C, within
-about a second of its parent process dying (npm killed, its terminal gone).
-
-Usage: npm start -- [options]
-
-Options:
-  --acceptors N    acceptors (default 3); a data dir keeps the number it was made with
-                   (and its --cluster): another is refused, --fresh starts anew
-  --proposers N    proposers (default 2)
-  --learners N     learners (default 1)
-  --cluster NAME   cluster name (default synod)
-  --data-dir DIR   where Redis data and logs live (default .synod/); tell synod and
-                   npm run admin with SYNOD_DATA_DIR=DIR
-  --fresh          wipe the data dir first (a new, empty log, no old traces)
-  --quiet          print only the summary, not the services' log lines
-  --no-traces      do not collect spans locally (no \`synod trace\`)
-  -h, --help       this help
-
-Environment:
-  NATS_URL    use this NATS server when it answers, instead of starting one
-  REDIS_URL   use this one Redis for every node when it answers (development only)
-  OTEL_*      passed through to the services. Without OTEL_EXPORTER_OTLP_ENDPOINT, the
-              services export their spans to a small OTLP/HTTP receiver run here, which
-              keeps them in <data-dir>/traces/spans.ndjson for \`synod trace\`.`;
 
 interface LogLine {
   time?: string;
@@ -107,11 +85,24 @@ async function checkDurable(url: string): Promise<void> {
     'SYNOD_DEV_ALLOW_NONDURABLE=1')
 }
 
-async function usable(url: string | undefined, probe: (h: string, p: number) => Promise<boolean>):
-  Promise<string | undefined> {
-  if (url === undefined || url === '') return undefined;
-  const u = new URL(url);
-  return (await probe(u.hostname, Number(u.port))) ? url : undefined;
+/**
+ * The URL of `NATS_URL` or `REDIS_URL` when it is set and its server answers. When it is set but
+ * does not answer, says so (npm start then runs its own server; the CLI would still use it).
+ */
+async function usable(name: 'NATS_URL' | 'REDIS_URL',
+  target: { url: string; host: string; port: number } | undefined,
+  probe: (h: string, p: number) => Promise<boolean>): Promise<string | undefined> {
+  if (target === undefined) return undefined;
+  if (await probe(target.host, target.port)) return target.url;
+  const cli = name === 'NATS_URL'
+    ? '\n  The CLI (npx synod) and npm run admin still use NATS_URL: unset NATS_URL, or ' +
+      'export NATS_URL=<the NATS of the banner below>.'
+    : '';
+  process.stderr.write(`WARNING: ${name}=${target.url} was set but did not answer: not used; ` +
+    `npm start runs its own ${name === 'NATS_URL' ? 'NATS' : 'Redis servers'}.${cli}\n` +
+    `  To use that server instead, start it and run npm start again; to silence this, unset ` +
+    `${name}.\n`);
+  return undefined;
 }
 
 /**
@@ -146,32 +137,49 @@ async function main(): Promise<void> {
       'no-traces': { type: 'boolean' },
     },
   });
+  const root = resolve(__dirname, '../../..');
   if (values.help === true) {
-    process.stdout.write(`${HELP}\n`);
+    process.stdout.write(readFileSync(join(root, HELP_FILE), 'utf8'));
     return;
   }
+  // Every flag and variable is checked before anything is written (the lock, the data dir's
+  // shape): a start refused for a typo leaves the data dir as it was.
   const count = (name: string, v: string | undefined, d: number): number => {
     const n = v === undefined ? d : Number(v);
-    if (!Number.isSafeInteger(n) || n < 1 || n > 9) throw new Error(`--${name} must be 1..9`);
+    if (!Number.isSafeInteger(n) || n < 1 || n > 9) {
+      throw new Error(`--${name} ${v}: must be a whole number from 1 to 9, e.g. --${name} ${d}`);
+    }
     return n;
   };
-  const root = resolve(__dirname, '../../..');
+  const acceptors = count('acceptors', values.acceptors, 3);
+  const proposers = count('proposers', values.proposers, 2);
+  const learners = count('learners', values.learners, 1);
+  const clusterName = values.cluster ?? 'synod';
+  checkClusterName(clusterName);
+  const envUrls = parseEnvUrls(process.env);
   const base = resolve(values['data-dir'] ?? join(root, '.synod'));
   // What tells synod and npm run admin where this cluster is: nothing for the default dir.
   const dataDirEnv = base === join(root, '.synod') ? '' : `SYNOD_DATA_DIR=${base} `;
-  const releaseLock = lockDataDir(base);
-  process.on('exit', releaseLock);
-  if (values.fresh === true && process.env['REDIS_URL'] !== undefined &&
-    process.env['REDIS_URL'] !== '') {
+  if (values.fresh === true && envUrls.redis !== undefined) {
     // The acceptors' state lives in that Redis, not in the data dir: wiping only the data dir
     // would start "new" acceptors that still hold the old cluster's votes.
-    const name = values.cluster ?? 'synod';
     const data = join(base, 'data');
     throw new Error(`--fresh cannot wipe the shared REDIS_URL, where this cluster's state ` +
       `lives. Start anew by hand: delete its keys there (redis-cli --scan --pattern ` +
-      `'synod:{${name}}:*' | xargs -r redis-cli del) and the data dir (rm -r ${data}), then ` +
+      `'synod:{${clusterName}}:*' | xargs -r redis-cli del) and the data dir ` +
+      `(rm -r ${data}), then ` +
       'start without --fresh; or use another --cluster');
   }
+  const releaseLock = lockDataDir(base);
+  process.on('exit', releaseLock);
+  // The lock's holder is gone; its children may not be (see refuseLeftovers).
+  await refuseLeftovers(base);
+  // Every process started from here on carries the data dir: a later start finds leftovers.
+  process.env[RUNNER_DIR_ENV] = base;
+  const natsUrl = await usable('NATS_URL', envUrls.nats, natsAnswers);
+  const redisUrl = await usable('REDIS_URL', envUrls.redis, redisAnswers);
+  if (redisUrl !== undefined) await checkDurable(redisUrl);
+  if (natsUrl !== undefined) await refuseSharedCluster(natsUrl, clusterName, process.env);
   if (values.fresh === true) {
     rmSync(join(base, 'data'), { recursive: true, force: true });
     rmSync(join(base, 'traces'), { recursive: true, force: true });
@@ -179,15 +187,10 @@ async function main(): Promise<void> {
   // Before anything starts: a data dir made for another cluster name or acceptor count is
   // refused (a different acceptor set could choose a slot twice).
   const dataDir = join(base, 'data');
-  const acceptors = count('acceptors', values.acceptors, 3);
-  const clusterName = values.cluster ?? 'synod';
   const initRecord = (id: string): string => join(dataDir, `acceptor-${id}.initialised`);
   checkDataShape(dataDir, { cluster: clusterName, acceptors }, initRecord);
   const logDir = join(base, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const natsUrl = await usable(process.env['NATS_URL'], natsAnswers);
-  const redisUrl = await usable(process.env['REDIS_URL'], redisAnswers);
-  if (redisUrl !== undefined) await checkDurable(redisUrl);
   if (redisUrl !== undefined) {
     process.stderr.write('WARNING: REDIS_URL is shared by every acceptor: fine for development,\n' +
       'but one Redis failure then erases a quorum. Production gives each acceptor its own.\n');
@@ -203,7 +206,7 @@ async function main(): Promise<void> {
   let started: LocalCluster | null = null;
   const writeInfo = (): void => {
     if (started === null) return;
-    writeFileSync(clusterFile,
+    writeFileAtomic(clusterFile,
       JSON.stringify({ ...describe(started, redisUrl), traces: tracesInfo }, null, 2) + '\n');
   };
   // Stopping: set up before the cluster starts, so that a signal, or the death of the parent
@@ -251,8 +254,13 @@ async function main(): Promise<void> {
       learner: join(dist, 'learner', 'main.js'),
     },
     acceptors,
-    proposers: count('proposers', values.proposers, 2),
-    learners: count('learners', values.learners, 1),
+    proposers,
+    learners,
+    // None of them outlives this runner, even killed with -9 (Linux with setpriv; elsewhere,
+    // the next start finds them: refuseLeftovers). SIGKILL, not SIGTERM: a service's output is
+    // this runner's pipe, and with the runner gone a graceful stop blocks on its first log line
+    // for ever. Nothing is lost: a vote is on disk (appendfsync always) before it is sent.
+    parentDeathSignal: 'SIGKILL',
     cluster: clusterName,
     dataDir,
     initRecord,
@@ -295,8 +303,18 @@ async function main(): Promise<void> {
   }
   const info = describe(cluster, redisUrl);
   // With --data-dir elsewhere, synod and npm run admin find this cluster through SYNOD_DATA_DIR.
-  const dataDirHint = dataDirEnv === '' ? ''
-    : `\n  export ${dataDirEnv.trim()}   # so that synod and npm run admin find this cluster`;
+  const dataDirHint = (dataDirEnv === '' ? ''
+    : `\n  export ${dataDirEnv.trim()}   # so that synod and npm run admin find this cluster`) +
+    // An unanswered NATS_URL (not used here) would still be used by synod: it wins over the file.
+    (envUrls.nats === undefined || natsUrl !== undefined ? ''
+      : `\n  export NATS_URL=${cluster.natsUrl}   # yours (${envUrls.nats.url}) did not answer`);
+  if (!parentDeathSignalSupported()) {
+    process.stderr.write('NOTE: no parent-death signal here (it needs Linux and setpriv, from ' +
+      'util-linux): if this runner is killed with -9, NATS, Redis and the services run on; ' +
+      (process.platform === 'linux' ? 'a later npm start on this data dir names them and ' +
+        'refuses to start until they are stopped.\n'
+        : `stop them by the pids in ${clusterFile} before starting again.\n`));
+  }
   const rows = info.services.map((s) =>
     `  ${s.id.padEnd(4)} ${s.role.padEnd(9)} pid ${String(s.pid).padEnd(8)} ${s.health}` +
     `${s.redis === null ? '' : `  ${s.redis}`}`);

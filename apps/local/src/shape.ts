@@ -13,6 +13,14 @@ export const SHAPE_FILE = 'synod-data.json';
 /** A cluster name: what the services accept (`[A-Za-z0-9_-]`, 1 to 64). */
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** Throws, naming the flag and the form, unless `name` is a valid cluster name. */
+export function checkClusterName(name: string): void {
+  if (!NAME.test(name)) {
+    throw new Error(`--cluster ${JSON.stringify(name)}: a cluster name is 1 to 64 of ` +
+      '[A-Za-z0-9_-], e.g. --cluster synod');
+  }
+}
+
 /**
  * Checks `want` against the data directory `dataDir` (`<base>/data`) and records it there when
  * the directory is new. Throws an Error whose message names the flag and the fix when the
@@ -27,10 +35,7 @@ const NAME = /^[A-Za-z0-9_-]{1,64}$/;
  */
 export function checkDataShape(dataDir: string, want: DataShape,
   initRecord: (acceptorId: string) => string): void {
-  if (!NAME.test(want.cluster)) {
-    throw new Error(`--cluster ${JSON.stringify(want.cluster)}: a cluster name is 1 to 64 of ` +
-      '[A-Za-z0-9_-], e.g. --cluster synod');
-  }
+  checkClusterName(want.cluster);
   const file = join(dataDir, SHAPE_FILE);
   let have: DataShape | null = null;
   if (existsSync(file)) {

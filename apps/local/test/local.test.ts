@@ -1,5 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -54,6 +57,22 @@ test('a second npm start on one data directory is refused; SIGHUP stops all', as
     expect(second.output()).toContain('--data-dir');
     // The refused one touched nothing: the first cluster's description is still there.
     expect(readFileSync(join(dir, 'cluster.json'), 'utf8')).toContain(`"pid": ${first.pid}`);
+
+    // Another data dir on the same NATS and cluster name: refused, naming who answered.
+    const other = mkdtempSync(join(tmpdir(), 'synod-local-'));
+    try {
+      const merged = await spawnService(process.execPath,
+        [main, '--data-dir', other, '--no-traces', '--quiet'],
+        { NATS_URL: nats.url, OTEL_SDK_DISABLED: 'true' });
+      expect((await merged.exited).code).toBe(1);
+      expect(merged.output()).toContain(`cluster 'synod' already runs on NATS_URL=${nats.url}`);
+      expect(merged.output()).toMatch(/acceptor a1.* answered on synod\.synod\.status/);
+      expect(merged.output()).toContain('--cluster <other name>');
+      expect(merged.output()).not.toMatch(/starting Synod/);
+      expect(existsSync(join(other, 'data', 'synod-data.json'))).toBe(false);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
 
     process.kill(first.pid, 'SIGHUP');
     expect((await first.exited).code).toBe(0);
@@ -225,6 +244,96 @@ test.each([
   }
 }, 120_000);
 
+test('the runner killed with -9: every process it started exits; a new start then runs',
+  async () => {
+  const first = await runner();
+  let pids: number[] = [];
+  try {
+    await first.waitForLine(/Synod is up/, 60_000);
+    const info = readInfo(dir);
+    pids = [...info.services.flatMap((s) => (s.pid === null ? [] : [s.pid])),
+      ...info.services.flatMap((s) => (s.redis === null ? []
+        : [redisPid(Number(new URL(s.redis).port))]))];
+    expect(pids.length).toBeGreaterThanOrEqual(6 + 4);
+    await first.kill('SIGKILL');
+    await until('every child of the killed runner gone', () => pids.every((p) => !alive(p)),
+      10_000);
+  } finally {
+    if (first.running()) await first.kill('SIGKILL');
+    for (const p of pids) if (alive(p)) process.kill(p, 'SIGKILL');
+  }
+  // Its lock and cluster.json name a dead runner: taken over, as nothing of it runs.
+  expect(existsSync(join(dir, 'npm-start.lock'))).toBe(true);
+  const again = await runner();
+  try {
+    await again.waitForLine(/Synod is up/, 60_000);
+    process.kill(again.pid, 'SIGINT');
+    expect((await again.exited).code).toBe(0);
+  } finally {
+    if (again.running()) await again.stop();
+  }
+}, 120_000);
+
+test('processes of an earlier start still running on the data dir: refused, with their pids',
+  async () => {
+  const own = mkdtempSync(join(tmpdir(), 'synod-leftover-'));
+  // As a child of a runner killed where no parent-death signal could be set.
+  const stray = await spawnService(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'],
+    { SYNOD_LOCAL_RUNNER_DIR: own });
+  try {
+    const dead = await spawnService(process.execPath, ['-e', ''], {});
+    await dead.exited;
+    writeFileSync(join(own, 'npm-start.lock'), `${dead.pid}\n`);
+    const r = await spawnService(process.execPath,
+      [main, '--data-dir', own, '--no-traces', '--quiet'],
+      { NATS_URL: nats.url, OTEL_SDK_DISABLED: 'true' });
+    expect((await r.exited).code).toBe(1);
+    expect(r.output()).toContain(`processes of an earlier npm start on ${own} still run`);
+    expect(r.output()).toContain(`pid ${stray.pid}: `);
+    expect(r.output()).toContain(`Stop them first: kill ${stray.pid}`);
+    expect(existsSync(join(own, 'data'))).toBe(false);
+  } finally {
+    await stray.stop();
+    rmSync(own, { recursive: true, force: true });
+  }
+}, 60_000);
+
+test('a bad flag or variable is refused before anything is written; --help at once', async () => {
+  const own = join(mkdtempSync(join(tmpdir(), 'synod-flags-')), 'dd');
+  try {
+    for (const [flags, env, says] of [
+      [['--proposers', '10'], {}, /--proposers 10: must be a whole number from 1 to 9/],
+      [['--acceptors', 'x'], {}, /--acceptors x: must be a whole number from 1 to 9/],
+      [[], { REDIS_URL: 'notaurl' },
+        /REDIS_URL=notaurl is not a Redis URL: expected redis:\/\/\[user:password@\]host:port/],
+      [[], { NATS_URL: 'http://x:1' }, /NATS_URL=http:\/\/x:1 is not a NATS URL: expected nats/],
+    ] as const) {
+      const r = await spawnService(process.execPath,
+        [main, '--data-dir', own, '--no-traces', '--quiet', ...flags],
+        { NATS_URL: nats.url, OTEL_SDK_DISABLED: 'true', ...env });
+      expect((await r.exited).code).toBe(1);
+      expect(r.output()).toMatch(says);
+      expect(existsSync(own)).toBe(false);
+    }
+  } finally {
+    rmSync(resolve(own, '..'), { recursive: true, force: true });
+  }
+  // tools/start.mjs in a checkout with nothing installed: the help, not npm ci.
+  const bare = mkdtempSync(join(tmpdir(), 'synod-bare-'));
+  try {
+    for (const f of ['tools/start.mjs', 'apps/local/help.txt']) {
+      mkdirSync(join(bare, f, '..'), { recursive: true });
+      copyFileSync(join(root, f), join(bare, f));
+    }
+    const r = await spawnService(process.execPath, [join(bare, 'tools/start.mjs'), '--help'], {});
+    expect((await r.exited).code).toBe(0);
+    expect(r.output()).toContain('Usage: npm start -- [options]');
+    expect(r.output()).not.toMatch(/installing|^start: /m);
+  } finally {
+    rmSync(bare, { recursive: true, force: true });
+  }
+}, 60_000);
+
 describe('the data directory remembers what it was made for', () => {
   let own: string;
   beforeEach(() => {
@@ -252,16 +361,30 @@ describe('the data directory remembers what it was made for', () => {
     process.kill(ok.pid, 'SIGINT');
     expect((await ok.exited).code).toBe(0);
 
-    for (const [flags, says] of [
-      [['--acceptors', '1'], /--acceptors 1, but the data in .* belongs to a cluster of 3 acceptors/],
-      [['--acceptors', '5'], /cluster of 3 acceptors: a majority of a different set need not overlap/],
-      [['--cluster', 'other'], /belongs to cluster 'synod' \(its acceptors would refuse to vote/],
-      [['--cluster', 'bad.name'], /--cluster "bad.name": a cluster name is 1 to 64 of/],
+    // (NATS_URL or REDIS_URL set to a server that does not answer: said, and not used.)
+    const silent = 'redis://127.0.0.1:1';
+    for (const [flags, says, env] of [
+      [['--acceptors', '1'], /--acceptors 1, but the data in .* belongs to a cluster of 3 acceptors/,
+        { REDIS_URL: silent }],
+      [['--acceptors', '5'], /cluster of 3 acceptors: a majority of a different set need not overlap/,
+        {}],
+      [['--cluster', 'other'], /belongs to cluster 'synod' \(its acceptors would refuse to vote/,
+        { NATS_URL: 'nats://127.0.0.1:1' }],
+      [['--cluster', 'bad.name'], /--cluster "bad.name": a cluster name is 1 to 64 of/, {}],
     ] as const) {
-      const refused = await start([...flags]);
+      const refused = await start([...flags], env);
       expect((await refused.exited).code).toBe(1);
       expect(refused.output()).toMatch(says);
       expect(refused.output()).not.toMatch(/starting Synod/);
+      if ('NATS_URL' in env) {
+        expect(refused.output()).toContain('WARNING: NATS_URL=nats://127.0.0.1:1 was set but ' +
+          'did not answer: not used; npm start runs its own NATS');
+        expect(refused.output()).toMatch(/synod\) and npm run admin still use NATS_URL: unset /);
+      }
+      if ('REDIS_URL' in env) {
+        expect(refused.output()).toContain(`WARNING: REDIS_URL=${silent} was set but did not ` +
+          'answer: not used; npm start runs its own Redis servers');
+      }
     }
     expect(readdirSync(join(own, 'data')).filter((d) => d.startsWith('redis-'))).toHaveLength(4);
 

@@ -22,7 +22,12 @@ export {
 // Test infrastructure: real nats-server / redis-server / service processes on loopback ports.
 export { freePort, probeTcp } from './infra/net.js';
 export { type OutputLine } from './infra/lines.js';
-export { type ExitInfo, MissingBinaryError, ServerStartError } from './infra/process.js';
+export {
+  type ExitInfo,
+  MissingBinaryError,
+  parentDeathSignalSupported,
+  ServerStartError,
+} from './infra/process.js';
 export {
   natsAnswers,
   natsForTest,
@@ -40,6 +45,7 @@ export {
   type TestRedis,
 } from './infra/redis.js';
 export { type ServiceProcess, spawnService, type SpawnServiceOptions } from './infra/service.js';
+export { runningLocalCluster, type RunningLocalCluster } from './cluster-file.js';
 export {
   type Credentials,
   type LocalClusterOptions,

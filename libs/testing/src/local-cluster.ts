@@ -91,6 +91,13 @@ export interface LocalClusterOptions {
    * Not used with {@link redisUrl}.
    */
   readonly redisAcl?: (role: 'acceptor' | 'learner', id: string) => RedisAclSetup;
+  /**
+   * The signal every process it starts (nats-server, redis-servers, services) gets when this
+   * process dies, even by SIGKILL, so that none outlives it (Linux with util-linux's setpriv:
+   * `PR_SET_PDEATHSIG`; elsewhere, or without setpriv, they outlive a killed parent; see
+   * `parentDeathSignalSupported`). Default none.
+   */
+  readonly parentDeathSignal?: NodeJS.Signals;
 }
 
 /** One service of the cluster. */
@@ -134,6 +141,7 @@ export class LocalCluster {
       nats = await startNats({
         port: o.natsPort ?? await pickPort(4222),
         ...(o.natsConfig === undefined ? {} : { config: o.natsConfig }),
+        ...(o.parentDeathSignal === undefined ? {} : { parentDeathSignal: o.parentDeathSignal }),
       });
       natsUrl = nats.url;
     }
@@ -159,6 +167,11 @@ export class LocalCluster {
     return c;
   }
 
+  /** The pid of the nats-server it started (null with `natsUrl`). */
+  get natsPid(): number | null {
+    return this.nats?.pid ?? null;
+  }
+
   /** Ids of the acceptors. */
   get acceptorIds(): string[] {
     return [...this.nodes.values()].filter((n) => n.role === 'acceptor').map((n) => n.id);
@@ -182,6 +195,8 @@ export class LocalCluster {
         ...(dir === undefined ? {} : { dir }),
         ...(this.o.redisAppendfsync === undefined ? {} : { appendfsync: this.o.redisAppendfsync }),
         ...(acl === undefined ? {} : { aclFile: this.writeAcl(id, acl.acl) }),
+        ...(this.o.parentDeathSignal === undefined ? {}
+          : { parentDeathSignal: this.o.parentDeathSignal }),
       });
       redisUrl = acl === undefined ? redis.url : withCredentials(redis.url, acl);
       if (this.o.supervise === true) {
@@ -342,7 +357,8 @@ export class LocalCluster {
     const main = this.o.mains[n.role];
     const proc = await spawnService(process.execPath, ['--enable-source-maps', main], {
       ...n.env, NODE_OPTIONS: withHeapCap(n.env['NODE_OPTIONS'] ?? process.env['NODE_OPTIONS']),
-    });
+    }, this.o.parentDeathSignal === undefined ? {}
+      : { parentDeathSignal: this.o.parentDeathSignal });
     n.proc = proc;
     this.o.onSpawn?.(n);
     const onLine = this.o.onLine;

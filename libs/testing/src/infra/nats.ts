@@ -26,6 +26,11 @@ export interface StartNatsOptions {
    * arguments: the URL and the readiness probe follow this option.)
    */
   readonly port?: number;
+  /**
+   * The signal the server gets when this process dies, even by SIGKILL (Linux with setpriv;
+   * see `parentDeathSignalSupported`). Default none: it outlives a killed parent.
+   */
+  readonly parentDeathSignal?: NodeJS.Signals;
 }
 
 /** A nats-server process on 127.0.0.1, owned by the test that started it. */
@@ -84,6 +89,8 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     readyTimeoutMs: opts.readyTimeoutMs ?? 10_000,
     ownedDir: dir,
     ...(opts.port === undefined ? {} : { port: opts.port }),
+    ...(opts.parentDeathSignal === undefined ? {}
+      : { parentDeathSignal: opts.parentDeathSignal }),
   });
   return serverHandle(server, 'nats', dir);
 }

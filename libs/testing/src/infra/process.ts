@@ -1,7 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { runInThisContext } from 'node:vm';
 import { LineBuffer } from './lines.js';
 
@@ -116,6 +116,53 @@ export interface SpawnSpec {
   /** Appended to "<bin> not found: " when the binary is missing. */
   readonly installHint?: string;
   readonly outputLines?: number;
+  /**
+   * The signal the child gets when this process dies, even by SIGKILL (Linux's
+   * `PR_SET_PDEATHSIG`, set by util-linux's `setpriv --pdeathsig`, which then execs `bin`: the
+   * pid stays the child's). Without setpriv, or elsewhere than Linux, the child is spawned as
+   * usual and outlives a killed parent (see {@link parentDeathSignalSupported}).
+   */
+  readonly parentDeathSignal?: NodeJS.Signals;
+}
+
+let setprivBin: string | null | undefined;
+
+/**
+ * The path of a `setpriv` that can set a parent-death signal (util-linux 2.33 and later, on
+ * Linux), or null. Looked up once.
+ */
+function setpriv(): string | null {
+  if (setprivBin !== undefined) return setprivBin;
+  setprivBin = null;
+  if (process.platform !== 'linux') return null;
+  const found = findOnPath('setpriv', `${process.env['PATH'] ?? ''}${delimiter}/usr/bin:/bin`);
+  if (found === undefined) return null;
+  const r = spawnSync(found, ['--pdeathsig', 'SIGTERM', '--', process.execPath, '-e', ''],
+    { stdio: 'ignore', timeout: 5000 });
+  if (r.status === 0) setprivBin = found;
+  return setprivBin;
+}
+
+/** Whether {@link SpawnSpec.parentDeathSignal} takes effect here (Linux with setpriv). */
+export function parentDeathSignalSupported(): boolean {
+  return setpriv() !== null;
+}
+
+/** `bin` as an executable file: itself when it holds a `/`, else looked up on `path`. */
+function findOnPath(bin: string, path: string | undefined): string | undefined {
+  const executable = (f: string): boolean => {
+    try {
+      accessSync(f, constants.X_OK);
+      return statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (bin.includes('/')) return executable(bin) ? bin : undefined;
+  for (const dir of (path ?? '').split(delimiter)) {
+    if (dir !== '' && executable(join(dir, bin))) return join(dir, bin);
+  }
+  return undefined;
 }
 
 /**
@@ -126,7 +173,19 @@ export interface SpawnSpec {
 export function spawnTracked(spec: SpawnSpec): Promise<Tracked> {
   const live = leftovers().children;
   const output = new LineBuffer(spec.outputLines);
-  const child = spawn(spec.bin, [...spec.args], {
+  let bin = spec.bin;
+  let args = [...spec.args];
+  const wrapper = spec.parentDeathSignal === undefined ? null : setpriv();
+  if (wrapper !== null) {
+    // setpriv reports a missing program by its exit code: look it up here, to say so as usual.
+    const found = findOnPath(spec.bin, spec.env['PATH'] ?? process.env['PATH']);
+    if (found === undefined) {
+      return Promise.reject(new MissingBinaryError(spec.bin, spec.installHint));
+    }
+    args = ['--pdeathsig', spec.parentDeathSignal as string, '--', found, ...args];
+    bin = wrapper;
+  }
+  const child = spawn(bin, args, {
     env: spec.env,
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),

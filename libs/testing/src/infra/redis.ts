@@ -25,6 +25,11 @@ export interface StartRedisOptions {
    * arguments: the URL and the readiness probe follow this option.)
    */
   readonly port?: number;
+  /**
+   * The signal the server gets when this process dies, even by SIGKILL (Linux with setpriv;
+   * see `parentDeathSignalSupported`). Default none: it outlives a killed parent.
+   */
+  readonly parentDeathSignal?: NodeJS.Signals;
 }
 
 /** A redis-server process on 127.0.0.1, owned by the test that started it. */
@@ -101,6 +106,8 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     readyTimeoutMs: opts.readyTimeoutMs ?? 10_000,
     ownedDir: owned,
     ...(opts.port === undefined ? {} : { port: opts.port }),
+    ...(opts.parentDeathSignal === undefined ? {}
+      : { parentDeathSignal: opts.parentDeathSignal }),
   });
   return serverHandle(server, 'redis', dir);
 }

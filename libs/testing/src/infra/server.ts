@@ -27,6 +27,8 @@ export interface ServerRecipe {
   readonly ownedDir: string | undefined;
   /** A fixed port; default a free one picked at start (and another if it was taken). */
   readonly port?: number;
+  /** See `SpawnSpec.parentDeathSignal` (infra/process.ts). */
+  readonly parentDeathSignal?: NodeJS.Signals;
 }
 
 const PORT_ATTEMPTS = 3;
@@ -202,6 +204,7 @@ export class ManagedServer {
       args: r.args(this.port),
       env: r.env,
       installHint: r.installHint,
+      ...(r.parentDeathSignal === undefined ? {} : { parentDeathSignal: r.parentDeathSignal }),
     });
     this.proc = proc;
     const deadline = Date.now() + r.readyTimeoutMs;

@@ -36,6 +36,8 @@ export interface SpawnServiceOptions {
   readonly outputLines?: number;
   /** Default true: `env` is merged over this process's environment. */
   readonly inheritEnv?: boolean;
+  /** See `SpawnSpec.parentDeathSignal` (infra/process.ts); default none. */
+  readonly parentDeathSignal?: NodeJS.Signals;
 }
 
 /**
@@ -55,6 +57,8 @@ export async function spawnService(
     env: opts.inheritEnv === false ? { ...env } : { ...process.env, ...env },
     ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
     ...(opts.outputLines === undefined ? {} : { outputLines: opts.outputLines }),
+    ...(opts.parentDeathSignal === undefined ? {}
+      : { parentDeathSignal: opts.parentDeathSignal }),
   });
   const waitForLine = (re: RegExp, timeoutMs = 10_000): Promise<string> =>
     new Promise((resolve, reject) => {
