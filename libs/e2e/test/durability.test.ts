@@ -84,8 +84,8 @@ describe('durability guards of acceptors', () => {
       const url = (id: string): string => cluster.node(id).redis?.url as string;
       const out = execFileSync(process.execPath, [
         resolve(__dirname, '../../../tools/run.mjs'), 'admin', '--', 'readmit', '--acceptor', 'a2',
-        '--cluster', cluster.cluster, '--redis', url('a2'), '--peer', `a1=${url('a1')}`,
-        '--peer', `a3=${url('a3')}`,
+        '--cluster', cluster.cluster, '--redis', url('a2'), '--acceptors', '3',
+        '--peer', `a1=${url('a1')}`, '--peer', `a3=${url('a3')}`,
       ], { encoding: 'utf8', env: { ...process.env, SYNOD_RUN_QUIET: '1' } });
       expect(out).toMatch(/done: a2 now holds promise/);
       const [a1, a2, a3] = await Promise.all(['a1', 'a2', 'a3']
@@ -101,8 +101,8 @@ describe('durability guards of acceptors', () => {
       // A second readmission is refused: the keyspace is no longer empty.
       expect(() => execFileSync(process.execPath, [
         resolve(__dirname, '../../../tools/run.mjs'), 'admin', '--', 'readmit', '--acceptor', 'a2',
-        '--cluster', cluster.cluster, '--redis', url('a2'), '--peer', `a1=${url('a1')}`,
-        '--peer', `a3=${url('a3')}`,
+        '--cluster', cluster.cluster, '--redis', url('a2'), '--acceptors', '3',
+        '--peer', `a1=${url('a1')}`, '--peer', `a3=${url('a3')}`,
       ], { encoding: 'utf8', stdio: 'pipe' })).toThrow(/not empty/);
       // With a3 down, a2 (with its restored memory) and a1 are the majority that decides.
       await cluster.kill('a3', 'SIGKILL');
