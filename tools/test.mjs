@@ -63,11 +63,13 @@ const GATES = [
     // cluster and its output is sane (values chosen, quantiles ordered, CPU per role, files
     // written). No timing is asserted: this machine's speed is not the suite's business.
     name: 'bench',
-    what: 'npm run bench smoke run: real cluster, 4 clients, 3 s, sane output',
+    what: 'npm run bench smoke run: real cluster and the substrate, 4 clients, 3 s, sane output',
+    // With the substrate, and a per-operation timeout (2.5 s) shorter than warm-up plus window,
+    // so that a stalled operation shows up as an error (the smoke run fails on any).
     command: [
       'node', 'tools/run.mjs', 'bench', '--',
-      '--duration', '3', '--warmup', '1', '--concurrency', '4', '--smoke',
-      '--out', 'tmp/bench-smoke',
+      '--duration', '3', '--warmup', '1', '--concurrency', '4', '--substrate',
+      '--timeout-ms', '2500', '--smoke', '--out', 'tmp/bench-smoke',
     ],
     timeoutMs: 3 * 60_000,
   },

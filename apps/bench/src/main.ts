@@ -199,6 +199,10 @@ function smokeProblems(results: readonly LevelResult[], files: readonly string[]
   for (const r of results) {
     const where = `${r.system} c=${r.concurrency}`;
     if (!(r.values > 0)) problems.push(`${where}: no value was chosen`);
+    const errors = Object.entries(r.errors);
+    if (errors.length > 0) {
+      problems.push(`${where}: errors ${errors.map(([k, n]) => `${k} x${n}`).join(', ')}`);
+    }
     if (!(r.latency.p50Ms > 0 && r.latency.p99Ms >= r.latency.p50Ms)) {
       problems.push(`${where}: latency quantiles make no sense`);
     }

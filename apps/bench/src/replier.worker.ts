@@ -2,7 +2,11 @@
  * One replier of the hand-made phase 2 (`--substrate`): what an acceptor is reduced to. It
  * takes each accept from NATS, writes it to its own Redis with the acceptor's atomic Lua
  * persist (`appendfsync always`: on disk before the reply), then acks to the leader. No
- * protocol, no codec validation, no coalescing: a floor, not a competitor.
+ * protocol, no codec validation: a floor, not a competitor. Accepts that arrive while a
+ * persist is in flight go together into the next one, as an acceptor's do: the store allows
+ * one persist at a time (its write counter refuses a second one started before the first is
+ * acknowledged, SYNOD_AHEAD), and an earlier version that started one per accept lost the
+ * acks of every overlapping write (three loops of four stalled for the 10 s timeout).
  *
  * Environment: NATS_URL, REDIS_URL, BENCH_REPLIER_ID, BENCH_PREFIX.
  */
@@ -38,13 +42,29 @@ async function main(): Promise<void> {
   });
   const enc = new TextEncoder();
   const dec = new TextDecoder();
+  let queued: Accept[] = [];
+  let writing = false;
+  const drain = (): void => {
+    if (writing || queued.length === 0) return;
+    writing = true;
+    const batch = queued;
+    queued = [];
+    store.persist({ promised: null,
+      accepted: batch.map((a) => ({ slot: a.slot, ballot: a.ballot, value: a.value })) })
+      .then(() => {
+        for (const a of batch) {
+          bus.publish(`${prefix}.ack.${a.leader}`,
+            enc.encode(JSON.stringify({ slot: a.slot, from: id })));
+        }
+      }, (e: unknown) => process.stderr.write(`replier ${id}: ${String(e)}\n`))
+      .finally(() => {
+        writing = false;
+        drain();
+      });
+  };
   bus.subscribe(`${prefix}.accept`, (m) => {
-    const a = JSON.parse(dec.decode(m.data)) as Accept;
-    const entry = { slot: a.slot, ballot: a.ballot, value: a.value };
-    store.persist({ promised: null, accepted: [entry] })
-      .then(() => bus.publish(`${prefix}.ack.${a.leader}`,
-        enc.encode(JSON.stringify({ slot: a.slot, from: id }))),
-      (e: unknown) => process.stderr.write(`replier ${id}: ${String(e)}\n`));
+    queued.push(JSON.parse(dec.decode(m.data)) as Accept);
+    drain();
   });
   await bus.flush();
   process.stdout.write(`replier ${id} ready\n`);
