@@ -67,6 +67,7 @@ export async function runService<S extends Specs>(def: ServiceDefinition<S>): Pr
   }
   const log = createLogger({
     service: def.name, nodeId: def.nodeId(config), level: def.logLevel?.(config) ?? 'info',
+    killOnStuckExit: true,
     ...(def.logMixin === undefined ? {} : { mixin: def.logMixin }),
   });
   let running: RunningService;
