@@ -55,11 +55,19 @@ describe('tracing across real processes', () => {
     const r = await cl.propose('traced value');
     const requestId = `${r.clientId}#${r.seq}`;
     const slotOf = (s: StoredSpan): boolean => attr(s, Attr.Slot) === r.slot;
-    const acceptorsAnswered = (): StoredSpan[] =>
-      by(SpanName.AcceptorAccept, (s) => slotOf(s) && attr(s, Attr.Outcome) === 'accepted');
+    // The round that chose the slot. A loaded machine may start with both proposers campaigning:
+    // the first one's round for the slot is then preempted (nacked), and another chooses it.
+    const chosenRound = (s: StoredSpan): boolean => slotOf(s) &&
+      attr(s, Attr.Outcome) === 'chosen';
+    // The acceptors' votes in that round (at its ballot).
+    const acceptorsAnswered = (): StoredSpan[] => {
+      const [chosen] = by(SpanName.Round, chosenRound);
+      return chosen === undefined ? [] : by(SpanName.AcceptorAccept, (s) => slotOf(s) &&
+        attr(s, Attr.Outcome) === 'accepted' && attr(s, Attr.Ballot) === attr(chosen, Attr.Ballot));
+    };
     // Every acceptor (a broadcast accept) or a thrifty quorum of two (addressed accepts).
     await eventually(() => acceptorsAnswered().length >= 2 &&
-      by(SpanName.Decide, slotOf).length === 1 && by(SpanName.Round, slotOf).length === 1 &&
+      by(SpanName.Decide, slotOf).length === 1 && by(SpanName.Round, chosenRound).length === 1 &&
       by(SpanName.Request, (s) => attr(s, Attr.RequestId) === requestId).length >= 1,
     15_000, 'the spans of the round').catch((e: unknown) => {
       const seen = spans.map((s) => `${s.service}/${s.node} ${s.name} ` +
@@ -68,7 +76,7 @@ describe('tracing across real processes', () => {
     });
 
     const [propose] = by(SpanName.Propose, (s) => attr(s, Attr.RequestId) === requestId);
-    const [round] = by(SpanName.Round, slotOf);
+    const [round] = by(SpanName.Round, chosenRound);
     const [decide] = by(SpanName.Decide, slotOf);
     if (!propose || !round || !decide) throw new Error('missing spans');
     const trace = propose.traceId;
