@@ -21,9 +21,9 @@ readmit
   --redis URL     its Redis (default: from .synod/cluster.json of \`npm start\`)
   --peer ID=URL   another acceptor's Redis, repeated for each (default: from .synod/cluster.json)
   --acceptors N   size of the whole acceptor set, the target included (default: what the data
-                  directory of \`npm start\` records; required otherwise). The peers read must
-                  be a majority of it: fewer than the acceptors named, or another number than
-                  the data directory records, is refused
+                  directory of \`npm start\` records, when the URLs are its own; required
+                  otherwise). The peers read must be a majority of it: fewer than the acceptors
+                  named, or another number than the data directory records, is refused
   --cluster NAME  cluster name (default: SYNOD_CLUSTER, cluster.json, or synod)
   --joining       the acceptor is new, growing the set (docs/deploy.md): --acceptors is the
                   size of the set it joins, and every member of it is a --peer
@@ -97,7 +97,14 @@ export function planReadmit(argv: readonly string[],
       return { id: p.slice(0, eq), url: p.slice(eq + 1) };
     })
     : services.filter((s) => s.id !== id).map((s) => ({ id: s.id, url: s.redis as string }));
-  const recorded = here === null ? undefined : recordedSize(here);
+  // The recorded size speaks for the Redis servers of that data directory only: URLs given by
+  // hand may be another cluster's of the same name (compose or Kubernetes "synod", grown to 5
+  // while the local one has 3), and a local count would then make a minority look like a
+  // majority.
+  const localUrls = new Set(services.map((s) => s.redis));
+  const byHand = v['redis'] !== undefined || peerArgs !== undefined;
+  const local_ = !byHand || [target, ...peers].every((a) => localUrls.has(a.url));
+  const recorded = here === null || !local_ ? undefined : recordedSize(here);
   if (given !== undefined && recorded !== undefined && given !== recorded.n) {
     throw new UsageError(`--acceptors ${given}, but ${recorded.file} records ${recorded.n} ` +
       `acceptors for cluster '${cluster}': a majority of ${given} need not be one of ` +
@@ -106,8 +113,11 @@ export function planReadmit(argv: readonly string[],
   }
   const acceptors = given ?? recorded?.n;
   if (acceptors === undefined) {
-    throw new UsageError('give --acceptors N, the size of the whole acceptor set: no data ' +
-      'directory of npm start records it, and the peers read must be a majority of it');
+    throw new UsageError('give --acceptors N, the size of the whole acceptor set: ' +
+      (here !== null && !local_ ? 'the Redis URLs given are not those of the local npm start ' +
+        'cluster, whose size says nothing about theirs,'
+        : 'no data directory of npm start records it,') +
+      ' and the peers read must be a majority of it');
   }
   const joining = v['joining'] === true;
   if (joining && acceptors !== peers.length) {

@@ -32,12 +32,29 @@ function dataDir(acceptors: number, running: boolean, cluster = 'synod'): string
 const local = (): LocalData | null => readLocalData({ SYNOD_DATA_DIR: dir }, dir, dir);
 const plan = (argv: string[], l = local()) => planReadmit(['--acceptor', 'a2', ...argv], {}, l);
 const ONE_PEER = ['--redis', 'redis://h:2', '--peer', 'a1=redis://h:1'];
+/** The same, with the URLs of the local data directory's acceptors (see dataDir). */
+const ONE_LOCAL_PEER = ['--redis', 'redis://127.0.0.1:7002', '--peer', 'a1=redis://127.0.0.1:7001'];
 
 describe('readmit refuses a peer set that is not a majority of the whole cluster', () => {
   test('the QA case: --acceptors 1 and one peer, on a 3-acceptor data directory', () => {
     dataDir(3, true);
-    expect(() => plan(['--acceptors', '1', ...ONE_PEER]))
+    expect(() => plan(['--acceptors', '1', ...ONE_LOCAL_PEER]))
       .toThrow(/--acceptors 1, but .*synod-data.json records 3 acceptors for cluster 'synod'/);
+    expect(() => plan(['--acceptors', '1', ...ONE_PEER]))
+      .toThrow(/--acceptors 1 is fewer than the 2 acceptors named/);
+  });
+
+  test('URLs of another cluster of the same name: the local count is not used, --acceptors ' +
+    'is required and taken as given', () => {
+    dataDir(3, true);
+    const others = ['--redis', 'redis://prod-a2:6379', '--peer', 'a1=redis://prod-a1:6379',
+      '--peer', 'a3=redis://prod-a3:6379'];
+    expect(() => plan(others)).toThrow(/the Redis URLs given are not those of the local npm /);
+    // A 5-acceptor cluster: two peers are not a majority of the other four...
+    expect(() => plan(['--acceptors', '5', ...others])).toThrow(/needs the state of 3 other/);
+    // ...three are.
+    expect(plan(['--acceptors', '5', ...others, '--peer', 'a4=redis://prod-a4:6379']))
+      .toMatchObject({ acceptors: 5, sizeFrom: '--acceptors' });
   });
 
   test('--acceptors below the acceptors named is refused, with no data directory', () => {
@@ -48,7 +65,7 @@ describe('readmit refuses a peer set that is not a majority of the whole cluster
   test('a size that disagrees with cluster.json (no shape file) is refused naming both', () => {
     dataDir(3, true);
     rmSync(join(dir, 'data'), { recursive: true });
-    expect(() => plan(['--acceptors', '5', ...ONE_PEER]))
+    expect(() => plan(['--acceptors', '5', ...ONE_LOCAL_PEER]))
       .toThrow(/--acceptors 5, but .*cluster.json records 3 acceptors.*Give --acceptors 3/);
   });
 
@@ -58,7 +75,8 @@ describe('readmit refuses a peer set that is not a majority of the whole cluster
 
   test('fewer peers than a majority of the others is refused before anything is read', () => {
     dataDir(3, false);
-    expect(() => plan(ONE_PEER)).toThrow(new UsageError('readmitting a2 needs the state of 2 ' +
+    expect(() => plan(['--acceptors', '3', ...ONE_PEER])).toThrow(new UsageError(
+      'readmitting a2 needs the state of 2 ' +
       'other acceptors (a majority of 3), but only a1 is given: give --peer ID=URL for each ' +
       'other acceptor'));
   });
@@ -142,7 +160,8 @@ describe('npm run admin (a real process): usage errors exit 2 and print nothing 
     [[], /Usage:\n  npm run admin -- readmit --acceptor ID .*\[--acceptors N\]/],
     [['readmit', '--redis', 'redis://h:1'], /readmit needs --acceptor ID/],
     [['readmit', '--acceptor', 'a2', '--acceptors', '0'], /--acceptors must be an integer >= 1/],
-    [['readmit', '--acceptor', 'a2', '--acceptors', '1', ...ONE_PEER], /records 3 acceptors/],
+    [['readmit', '--acceptor', 'a2', '--acceptors', '1', ...ONE_PEER],
+      /--acceptors 1 is fewer than the 2 acceptors named/],
   ])('%j', async (args, message) => {
     dataDir(3, false);
     const r = await admin(args);
