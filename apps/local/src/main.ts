@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type OtlpReceiver, startOtlpReceiver } from '@synod/telemetry';
@@ -172,10 +172,12 @@ async function main(): Promise<void> {
   }
   const releaseLock = lockDataDir(base);
   process.on('exit', releaseLock);
-  // The lock's holder is gone; its children may not be (see refuseLeftovers).
-  await refuseLeftovers(base);
+  // The lock's holder is gone; its children may not be (see refuseLeftovers). Real paths on
+  // both sides: a start through a symlink finds the processes of one through the real path.
+  const realBase = realpathSync(base);
+  await refuseLeftovers(realBase);
   // Every process started from here on carries the data dir: a later start finds leftovers.
-  process.env[RUNNER_DIR_ENV] = base;
+  process.env[RUNNER_DIR_ENV] = realBase;
   const natsUrl = await usable('NATS_URL', envUrls.nats, natsAnswers);
   const redisUrl = await usable('REDIS_URL', envUrls.redis, redisAnswers);
   if (redisUrl !== undefined) await checkDurable(redisUrl);
@@ -313,7 +315,8 @@ async function main(): Promise<void> {
       'util-linux): if this runner is killed with -9, NATS, Redis and the services run on; ' +
       (process.platform === 'linux' ? 'a later npm start on this data dir names them and ' +
         'refuses to start until they are stopped.\n'
-        : `stop them by the pids in ${clusterFile} before starting again.\n`));
+        : `stop them before starting again: the services by the pids in ${clusterFile}, and ` +
+          `the nats-server and redis-servers started from ${base} (ps shows them).\n`));
   }
   const rows = info.services.map((s) =>
     `  ${s.id.padEnd(4)} ${s.role.padEnd(9)} pid ${String(s.pid).padEnd(8)} ${s.health}` +
