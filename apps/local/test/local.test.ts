@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import {
   copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync,
-  writeFileSync,
+  symlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -292,11 +292,19 @@ test('processes of an earlier start still running on the data dir: refused, with
     expect(r.output()).toContain(`pid ${stray.pid}: `);
     expect(r.output()).toContain(`Stop them first: kill ${stray.pid}`);
     expect(existsSync(join(own, 'data'))).toBe(false);
+    // The same data dir through a symlink: the same processes, found by the real path.
+    symlinkSync(own, `${own}-link`);
+    const viaLink = await spawnService(process.execPath,
+      [main, '--data-dir', `${own}-link`, '--no-traces', '--quiet'],
+      { NATS_URL: nats.url, OTEL_SDK_DISABLED: 'true' });
+    expect((await viaLink.exited).code).toBe(1);
+    expect(viaLink.output()).toContain(`pid ${stray.pid}: `);
   } finally {
     await stray.stop();
+    rmSync(`${own}-link`, { force: true });
     rmSync(own, { recursive: true, force: true });
   }
-}, 60_000);
+}, 90_000);
 
 test('a bad flag or variable is refused before anything is written; --help at once', async () => {
   const own = join(mkdtempSync(join(tmpdir(), 'synod-flags-')), 'dd');
