@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
-import { repoRoot } from './lib/build.mjs';
+import { nodeBundleOptions, repoRoot } from './lib/build.mjs';
 
 const outdir = join(repoRoot, 'dist', 'bench');
 mkdirSync(outdir, { recursive: true });
@@ -16,20 +16,8 @@ await esbuild.build({
   absWorkingDir: repoRoot,
   entryPoints: [{ in: join(repoRoot, 'libs/e2e/bench/tracing-cost.ts'), out: 'tracing-cost' }],
   outdir,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  conditions: ['synod-source'],
-  sourcemap: true,
+  ...nodeBundleOptions(),
   logLevel: 'warning',
-  plugins: [{
-    name: 'synod-externals',
-    setup(build) {
-      build.onResolve({ filter: /^[^./]/ }, (args) =>
-        args.path.startsWith('@synod/') ? undefined : { path: args.path, external: true });
-    },
-  }],
 });
 const child = spawn(process.execPath, ['--enable-source-maps', join(outdir, 'tracing-cost.js'),
   ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, SYNOD_ROOT: repoRoot } });

@@ -12,10 +12,9 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statS
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { nodeBundleOptions, repoRoot as root } from './lib/build.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const HELP = `npm run build:sdk [-- --out DIR]
 
 Builds the client SDK (@synod/client) into DIR (default dist/sdk/client) as an installable
@@ -46,27 +45,13 @@ const result = await esbuild.build({
   absWorkingDir: root,
   entryPoints: [join(root, 'libs/client/src/index.ts')],
   outfile: join(out, 'index.js'),
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  conditions: ['synod-source'],
-  sourcemap: true,
-  metafile: true,
+  // Third-party imports stay external; their package names become the dependencies.
+  ...nodeBundleOptions((path) => {
+    if (path.startsWith('node:') || builtinModules.includes(path)) return;
+    const parts = path.split('/');
+    external.add(path.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]);
+  }),
   logLevel: 'warning',
-  plugins: [{
-    name: 'synod-sdk-externals',
-    setup(build) {
-      build.onResolve({ filter: /^[^./]/ }, (a) => {
-        if (a.path.startsWith('@synod/')) return undefined; // bundled from source
-        if (!a.path.startsWith('node:') && !builtinModules.includes(a.path)) {
-          const parts = a.path.split('/');
-          external.add(a.path.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]);
-        }
-        return { path: a.path, external: true };
-      });
-    },
-  }],
 });
 if (result.errors.length > 0) process.exit(1);
 

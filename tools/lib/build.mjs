@@ -19,16 +19,38 @@ export function listApps(root = repoRoot) {
     .sort();
 }
 
-/** esbuild plugin: bare imports are external except the workspace's own `@synod/*` libs. */
-const externalsExceptWorkspace = {
-  name: 'synod-externals',
-  setup(build) {
-    build.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.path.startsWith('@synod/')) return undefined; // bundle from source
-      return { path: args.path, external: true };
-    });
-  },
-};
+/**
+ * esbuild plugin: bare imports are external except the workspace's own `@synod/*` libs, which
+ * are bundled from source. `onExternal`, when given, hears every external import path.
+ */
+export function workspaceBundled(onExternal) {
+  return {
+    name: 'synod-externals',
+    setup(build) {
+      build.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.path.startsWith('@synod/')) return undefined; // bundle from source
+        onExternal?.(args.path);
+        return { path: args.path, external: true };
+      });
+    },
+  };
+}
+
+/**
+ * The esbuild options every bundle of this repository shares: Node 20, CommonJS, workspace libs
+ * from their TypeScript source (`synod-source`), everything else external, source maps.
+ */
+export function nodeBundleOptions(onExternal) {
+  return {
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    conditions: ['synod-source'],
+    sourcemap: true,
+    plugins: [workspaceBundled(onExternal)],
+  };
+}
 
 /**
  * Builds one app. Resolves to `{ app, outdir, main, outputs, ms }`, where `main` is the absolute
@@ -55,15 +77,9 @@ export async function buildApp(app, { root = repoRoot, minify = false } = {}) {
     absWorkingDir: root,
     entryPoints,
     outdir,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    conditions: ['synod-source'],
-    sourcemap: true,
+    ...nodeBundleOptions(),
     keepNames: true,
     minify,
-    plugins: [externalsExceptWorkspace],
     logLevel: 'warning',
   });
   return {
